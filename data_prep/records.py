@@ -1,0 +1,218 @@
+"""The on-disk triple format shared by the data stage, the synthetic generator and every trainer.
+
+A shard is a webdataset tar: per sample ``{key}.jpg`` or ``{key}.png`` (the image; original bytes where the
+source allowed) and ``{key}.json``, a :class:`TripleRecord`::
+
+    {
+      "key": "000012_0042",
+      "width": 512, "height": 512,                 # of the stored image
+      "caption": "a tin sign on a brick wall",     # source caption / alt-text / captioner output
+      "training_caption": "a tin sign ... that reads \\"OPEN\\" \\"24/7\\"",
+      "layout": {... textgen.layout.Layout.to_dict() ...},   # boxes normalised to the image
+      "ocr": [{"text": "OPEN", "polygon": [[x, y], ...], "box": [x0, y0, x1, y1],
+               "confidence": 0.98, "language": "en"}],     # pixels of the stored image
+      "source": {...}                              # where it came from: path, url, shard, synth params
+    }
+
+Glyph images are never stored: they are rendered from ``layout`` when needed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from textgen.layout import Layout
+
+IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
+
+
+@dataclass(frozen=True)
+class OCRBox:
+    """One OCR detection, in pixels of the image it was read from.
+
+    Args:
+        text: The recognised string.
+        polygon: Corner points ``((x, y), ...)``, clockwise from top-left as the engine gives them.
+        box: Axis-aligned ``(x0, y0, x1, y1)`` around the polygon.
+        confidence: Recognition confidence in ``[0, 1]``.
+        language: Language/script tag of the recogniser (``"en"``, ``"ch"``), when known.
+    """
+
+    text: str
+    polygon: tuple[tuple[float, float], ...]
+    box: tuple[float, float, float, float]
+    confidence: float
+    language: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "polygon": [[float(x), float(y)] for x, y in self.polygon],
+            "box": [float(v) for v in self.box],
+            "confidence": float(self.confidence),
+            "language": self.language,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OCRBox:
+        return cls(
+            text=data["text"],
+            polygon=tuple((float(x), float(y)) for x, y in data["polygon"]),
+            box=tuple(float(v) for v in data["box"]),
+            confidence=float(data["confidence"]),
+            language=data.get("language"),
+        )
+
+    @classmethod
+    def from_polygon(cls, text: str, polygon: Iterable[Iterable[float]], confidence: float, language=None) -> OCRBox:
+        points = tuple((float(x), float(y)) for x, y in polygon)
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        return cls(text, points, (min(xs), min(ys), max(xs), max(ys)), float(confidence), language)
+
+
+@dataclass
+class TripleRecord:
+    """The JSON half of a stored triple (see the module docstring for the format)."""
+
+    key: str
+    width: int
+    height: int
+    layout: Layout
+    caption: str | None = None
+    training_caption: str | None = None
+    ocr: list[OCRBox] = field(default_factory=list)
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "width": self.width,
+            "height": self.height,
+            "caption": self.caption,
+            "training_caption": self.training_caption,
+            "layout": self.layout.to_dict(),
+            "ocr": [b.to_dict() for b in self.ocr],
+            "source": self.source,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source_name: str = "record") -> TripleRecord:
+        for name in ("key", "width", "height", "layout"):
+            if name not in data:
+                raise ValueError(f"{source_name}: missing field {name!r}")
+        return cls(
+            key=data["key"],
+            width=int(data["width"]),
+            height=int(data["height"]),
+            layout=Layout.from_dict(data["layout"], source=f"{source_name}: layout"),
+            caption=data.get("caption"),
+            training_caption=data.get("training_caption"),
+            ocr=[OCRBox.from_dict(b) for b in data.get("ocr", [])],
+            source=dict(data.get("source") or {}),
+        )
+
+
+@dataclass
+class Triple:
+    """A decoded triple as trainers consume it."""
+
+    record: TripleRecord
+    image: Image.Image
+
+    @property
+    def key(self) -> str:
+        return self.record.key
+
+    @property
+    def layout(self) -> Layout:
+        return self.record.layout
+
+    @property
+    def caption(self) -> str:
+        """The caption to train on: the training form when present, else the source caption."""
+        return self.record.training_caption or self.record.caption or ""
+
+
+def write_triple(tar: Any, record: TripleRecord, image_bytes: bytes, image_ext: str) -> None:
+    """Writes one triple with a ``webdataset.TarWriter`` (or anything with ``.write(dict)``)."""
+    ext = image_ext.lower().lstrip(".")
+    if ext not in IMAGE_EXTENSIONS:
+        raise ValueError(f"{record.key}: image extension {ext!r} is not one of {IMAGE_EXTENSIONS}")
+    tar.write({"__key__": record.key, ext: image_bytes, "json": record.to_json().encode("utf-8")})
+
+
+def encode_image(image: Image.Image, fmt: str = "png", quality: int = 95) -> bytes:
+    """Encodes a PIL image to bytes (``png`` lossless, or ``jpg``)."""
+    buf = io.BytesIO()
+    if fmt in ("jpg", "jpeg"):
+        image.convert("RGB").save(buf, format="JPEG", quality=quality)
+    else:
+        image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def iter_shard(path: str | Path) -> Iterator[Triple]:
+    """Yields the triples of one shard in stored order.
+
+    Raises:
+        ValueError: naming the shard and key of a sample without an image or with a malformed record.
+    """
+    path = Path(path)
+    groups: dict[str, dict[str, bytes]] = {}
+    order: list[str] = []
+    with tarfile.open(path) as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            key, _, ext = member.name.partition(".")
+            if key not in groups:
+                groups[key] = {}
+                order.append(key)
+            groups[key][ext.lower()] = tar.extractfile(member).read()
+    for key in order:
+        files = groups[key]
+        if "json" not in files:
+            continue  # e.g. a stray file; triples always carry their json
+        where = f"{path}: {key}"
+        try:
+            record = TripleRecord.from_dict(json.loads(files["json"]), source_name=where)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{where}.json: invalid JSON ({err.msg})") from err
+        ext = next((e for e in IMAGE_EXTENSIONS if e in files), None)
+        if ext is None:
+            raise ValueError(f"{where}: no image ({'/'.join(IMAGE_EXTENSIONS)}) beside the json")
+        image = Image.open(io.BytesIO(files[ext]))
+        image.load()
+        yield Triple(record=record, image=image)
+
+
+def shard_paths(root: str | Path | Iterable[str | Path]) -> list[Path]:
+    """Expands a folder (its ``*.tar``, sorted), a single tar, or a list of them into shard paths."""
+    if isinstance(root, (str, Path)):
+        root = Path(root)
+        if root.is_dir():
+            paths = sorted(root.glob("*.tar"))
+            if not paths:
+                raise FileNotFoundError(f"{root}: no .tar shards in this folder")
+            return paths
+        if not root.is_file():
+            raise FileNotFoundError(f"{root}: no such shard or folder")
+        return [root]
+    return [p for r in root for p in shard_paths(r)]
+
+
+def iter_triples(root: str | Path | Iterable[str | Path]) -> Iterator[Triple]:
+    """Yields every triple of the shards under ``root`` (see :func:`shard_paths`)."""
+    for path in shard_paths(root):
+        yield from iter_shard(path)

@@ -1,0 +1,1 @@
+"""Layout planners: a prompt becomes text boxes (a :class:`textgen.layout.Layout`)."""

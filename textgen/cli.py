@@ -1,0 +1,121 @@
+"""The ``textgen`` command line.
+
+Each subcommand lives in a module that exposes ``add_arguments(parser)`` and ``run(args) -> int``; this file
+only lists them, so ``textgen --help`` stays fast (no torch import) and every package owns its commands.
+Bad input ends with one ``textgen CMD: error: ...`` line on stderr and a non-zero exit, never a traceback
+(set ``TEXTGEN_DEBUG=1`` to see one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+# name -> (module with add_arguments/run, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "render": ("textgen.cli", "render a layout JSON as a glyph image (black text on white)"),
+}
+
+EXIT_BAD_INPUT = 2
+
+
+class CommandError(Exception):
+    """An error the user can fix; printed as one line."""
+
+
+def parse_size(value: str) -> tuple[int, int]:
+    """Parses ``WxH`` (or a single number for a square) into ``(width, height)``."""
+    w, sep, h = value.lower().partition("x")
+    try:
+        width, height = int(w), int(h if sep else w)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected WxH such as 512x512, got {value!r}") from err
+    if width <= 0 or height <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {value!r}")
+    return width, height
+
+
+# ------------------------------------------------------------------------------------------------- render
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("layout", help="layout JSON file (see examples/)")
+    parser.add_argument("-o", "--output", required=True, help="output image (.png)")
+    parser.add_argument("--size", type=parse_size, help="canvas WxH in pixels (default: the layout's)")
+    parser.add_argument("--font", help="font name or TTF/OTF/TTC path for boxes that name none")
+    parser.add_argument("--mask", action="store_true", help="white text on black instead of black on white")
+    parser.add_argument(
+        "--on-missing",
+        choices=["error", "warn"],
+        default="error",
+        help="characters no font can draw: fail (default) or warn and drop them",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from textgen.fonts import resolve_font
+    from textgen.glyph import GlyphOptions, render_glyph
+    from textgen.layout import Layout, LayoutError
+
+    layout = Layout.load(args.layout)
+    try:
+        layout.validate()
+    except LayoutError as err:
+        raise LayoutError(f"{args.layout}: {err}") from err
+    if args.font:
+        resolve_font(args.font)
+    image = render_glyph(
+        layout, size=args.size, font=args.font, mask=args.mask, options=GlyphOptions(on_missing=args.on_missing)
+    )
+    image.save(args.output)
+    print(f"wrote {args.output} ({image.width}x{image.height}, {len(layout.boxes)} boxes)")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="textgen", description="Legible text in generated images.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        cmd = sub.add_parser(name, help=help_text, description=help_text[:1].upper() + help_text[1:] + ".")
+        module.add_arguments(cmd)
+        cmd.set_defaults(_run=module.run)
+    return parser
+
+
+def _version() -> str:
+    from textgen import __version__
+
+    return __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``textgen`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print(f"textgen {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # one clear line for the user; the traceback on request
+        if os.environ.get("TEXTGEN_DEBUG"):
+            raise
+        if not isinstance(err, (CommandError, ValueError, OSError, KeyError, RuntimeError, ImportError)):
+            raise
+        print(f"textgen {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _one_line(err: BaseException) -> str:
+    message = str(err).strip() or type(err).__name__
+    if isinstance(err, KeyError):
+        message = f"missing key {message}"
+    return " ".join(message.split())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
