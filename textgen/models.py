@@ -1,0 +1,249 @@
+"""Model components built from configs: small Stable-Diffusion-shaped stacks that need no download.
+
+textgen's own models (and every test) use the same architecture as the users' big ones — a diffusers
+``UNet2DConditionModel``, a glyph ``ControlNetModel``, a CLIP text encoder and tokenizer — only smaller. Two
+image spaces are offered:
+
+* ``"vae"``: a small ``AutoencoderKL`` (f = 2^(len(vae_channels) - 1)), like Stable Diffusion;
+* ``"unshuffle"``: :class:`PixelUnshuffleAutoencoder`, a lossless space-to-depth (``pixel_unshuffle``) that
+  turns a 128x128x3 image into a 32x32x48 "latent" with nothing to train. It plugs into diffusers pipelines
+  where the VAE goes, so ``StableDiffusionControlNetPipeline`` runs it unchanged.
+
+The tokenizer is character-level (every byte-level symbol is a token), built in memory: spelling is visible
+to the text encoder, and no vocabulary file has to be downloaded.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+
+
+class _UnshuffleLatents:
+    """Stands in for a VAE's latent distribution: the encoding is exact, so sampling returns it."""
+
+    def __init__(self, latents: torch.Tensor):
+        self.latents = latents
+
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.latents
+
+    def mode(self) -> torch.Tensor:
+        return self.latents
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.latents
+
+
+@dataclass
+class _EncoderOutput:
+    latent_dist: _UnshuffleLatents
+
+
+@dataclass
+class _DecoderOutput:
+    sample: torch.Tensor
+
+
+class PixelUnshuffleAutoencoder(ModelMixin, ConfigMixin):
+    """A lossless, parameter-free "autoencoder": space-to-depth by ``factor`` and back.
+
+    It exposes what diffusers pipelines read from a VAE: ``config.block_out_channels`` (its length gives the
+    pipeline's scale factor, ``2 ** (len - 1) == factor``), ``config.scaling_factor``, ``encode(x).latent_dist``
+    and ``decode(z).sample``. Images in ``[-1, 1]`` map to latents in ``[-1, 1]`` times ``scaling_factor``.
+
+    Args:
+        in_channels: Image channels.
+        factor: Downsampling factor, a power of two.
+        scaling_factor: Multiplies latents (pipelines divide by it before decoding).
+    """
+
+    config_name = "config.json"
+
+    @register_to_config
+    def __init__(
+        self,
+        in_channels: int = 3,
+        factor: int = 4,
+        scaling_factor: float = 1.0,
+        block_out_channels=None,
+        latent_channels: int | None = None,
+    ):
+        super().__init__()
+        if factor < 1 or factor & (factor - 1):
+            raise ValueError(f"factor must be a power of two, got {factor}")
+        levels = int(math.log2(factor)) + 1
+        # diffusers derives vae_scale_factor = 2 ** (len(block_out_channels) - 1) from this
+        self.register_to_config(block_out_channels=[in_channels] * levels, latent_channels=in_channels * factor**2)
+        # One stored scalar: keeps .dtype/.device meaningful for pipelines that read them, and gives
+        # save_pretrained a weights file to write (diffusers refuses to load a model folder without one).
+        self.register_buffer("anchor", torch.zeros(1))
+
+    def encode(self, x: torch.Tensor, return_dict: bool = True):
+        latents = torch.nn.functional.pixel_unshuffle(x, self.config.factor) * self.config.scaling_factor
+        out = _EncoderOutput(latent_dist=_UnshuffleLatents(latents))
+        return out if return_dict else (out.latent_dist,)
+
+    def decode(self, z: torch.Tensor, return_dict: bool = True, generator=None):
+        sample = torch.nn.functional.pixel_shuffle(z / self.config.scaling_factor, self.config.factor)
+        return _DecoderOutput(sample=sample) if return_dict else (sample,)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x).latent_dist.mode()).sample
+
+
+def build_char_tokenizer(max_length: int = 32):
+    """A character-level ``CLIPTokenizer`` built in memory (no vocabulary file, no download).
+
+    Every byte-level symbol is a token (with and without CLIP's ``</w>`` end-of-word suffix), so any string is
+    encoded letter by letter. Save it with ``save_pretrained`` and it loads back with ``CLIPTokenizer``.
+
+    Args:
+        max_length: Sequence length the text encoder is built for (prompts are padded/truncated to it).
+    """
+    from tokenizers import pre_tokenizers
+    from transformers import CLIPTokenizer
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab: dict[str, int] = {}
+    for symbol in alphabet:
+        vocab[symbol] = len(vocab)
+    for symbol in alphabet:
+        vocab[symbol + "</w>"] = len(vocab)
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=max_length)
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Sizes of a small SD-shaped stack. Defaults are test-sized; the shipped model's recipe enlarges them.
+
+    Args:
+        resolution: Image side in pixels.
+        space: ``"unshuffle"`` (lossless space-to-depth) or ``"vae"`` (small AutoencoderKL, random init).
+        factor: Downsampling factor of the image space (power of two).
+        unet_channels: UNet ``block_out_channels``; one down/up block per entry, cross-attention in all but
+            the first.
+        layers_per_block: ResNet layers per UNet block.
+        attention_head_dim: Channels per attention head.
+        text_width: Text encoder hidden size (= the UNet's cross-attention dimension).
+        text_layers: Text encoder layers.
+        text_heads: Text encoder attention heads.
+        max_text_length: Tokens per prompt.
+        controlnet_embedding: ControlNet conditioning-embedding channels; ``None`` derives them from
+            ``factor`` (its length must be log2(factor) + 1 so the control image lands on the latent grid).
+        prediction_type: ``"sample"`` (predict the clean latent; learns fast from scratch), ``"epsilon"`` or
+            ``"v_prediction"``.
+        norm_num_groups: GroupNorm groups in UNet and ControlNet.
+    """
+
+    resolution: int = 64
+    space: str = "unshuffle"
+    factor: int = 4
+    unet_channels: tuple[int, ...] = (32, 64)
+    layers_per_block: int = 1
+    attention_head_dim: int = 8
+    text_width: int = 32
+    text_layers: int = 2
+    text_heads: int = 2
+    max_text_length: int = 32
+    controlnet_embedding: tuple[int, ...] | None = None
+    prediction_type: str = "sample"
+    norm_num_groups: int = 8
+    vae_channels: tuple[int, ...] = field(default=(16, 32, 32))
+
+    def embedding_channels(self) -> tuple[int, ...]:
+        if self.controlnet_embedding is not None:
+            return self.controlnet_embedding
+        levels = int(math.log2(self.factor)) + 1
+        return (16, 32, 96, 256)[:levels] if levels <= 4 else tuple(16 * 2**i for i in range(levels))
+
+
+def build_stack(config: StackConfig | None = None, seed: int = 0) -> dict[str, Any]:
+    """Builds UNet, ControlNet, image space, text encoder, tokenizer and scheduler with random weights.
+
+    Args:
+        config: Sizes (:class:`StackConfig`).
+        seed: Seed for the random initialisation.
+
+    Returns:
+        A dict with keys ``unet``, ``controlnet``, ``vae``, ``text_encoder``, ``tokenizer``, ``scheduler`` —
+        the components of ``StableDiffusionControlNetPipeline``.
+    """
+    from diffusers import AutoencoderKL, ControlNetModel, DDIMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    cfg = config or StackConfig()
+    if cfg.resolution % cfg.factor:
+        raise ValueError(f"resolution {cfg.resolution} is not a multiple of the image-space factor {cfg.factor}")
+    torch.manual_seed(seed)
+    if cfg.space == "unshuffle":
+        vae = PixelUnshuffleAutoencoder(in_channels=3, factor=cfg.factor)
+        latent_channels = 3 * cfg.factor**2
+    elif cfg.space == "vae":
+        levels = int(math.log2(cfg.factor)) + 1
+        channels = tuple(cfg.vae_channels[:levels]) + (cfg.vae_channels[-1],) * max(0, levels - len(cfg.vae_channels))
+        vae = AutoencoderKL(
+            in_channels=3,
+            out_channels=3,
+            down_block_types=("DownEncoderBlock2D",) * levels,
+            up_block_types=("UpDecoderBlock2D",) * levels,
+            block_out_channels=channels,
+            latent_channels=4,
+            norm_num_groups=min(8, channels[0]),
+            layers_per_block=1,
+        )
+        latent_channels = 4
+    else:
+        raise ValueError(f"space must be 'unshuffle' or 'vae', got {cfg.space!r}")
+
+    n = len(cfg.unet_channels)
+    unet = UNet2DConditionModel(
+        sample_size=cfg.resolution // cfg.factor,
+        in_channels=latent_channels,
+        out_channels=latent_channels,
+        block_out_channels=cfg.unet_channels,
+        layers_per_block=cfg.layers_per_block,
+        down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (n - 1),
+        up_block_types=("CrossAttnUpBlock2D",) * (n - 1) + ("UpBlock2D",),
+        cross_attention_dim=cfg.text_width,
+        attention_head_dim=cfg.attention_head_dim,
+        norm_num_groups=cfg.norm_num_groups,
+    )
+    controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=cfg.embedding_channels())
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=514,
+            hidden_size=cfg.text_width,
+            intermediate_size=cfg.text_width * 4,
+            num_hidden_layers=cfg.text_layers,
+            num_attention_heads=cfg.text_heads,
+            max_position_embeddings=cfg.max_text_length,
+            bos_token_id=512,
+            eos_token_id=513,
+            pad_token_id=513,
+        )
+    )
+    scheduler = DDIMScheduler(
+        num_train_timesteps=1000,
+        beta_schedule="squaredcos_cap_v2",
+        prediction_type=cfg.prediction_type,
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+    return {
+        "unet": unet,
+        "controlnet": controlnet,
+        "vae": vae,
+        "text_encoder": text_encoder,
+        "tokenizer": build_char_tokenizer(cfg.max_text_length),
+        "scheduler": scheduler,
+    }

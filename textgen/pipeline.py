@@ -1,0 +1,454 @@
+"""PosterPipeline: prompt -> layout -> glyph -> ControlNet -> Stable Diffusion, composed on diffusers.
+
+The pipeline owns no diffusion code: it plans where the words go, renders them as a glyph image, turns that
+into the control image its ControlNet was trained on, and hands everything to diffusers'
+``StableDiffusionControlNetPipeline``. What it adds on top is what a text-rendering user needs: the layout and
+glyph come back with the images, and ``best_of=N`` generates N candidates, reads each with OCR, and returns them
+best first with their scores.
+
+Two control modes:
+
+* ``"glyph"`` — a glyph ControlNet (trained by ``textgen train-controlnet``) sees the black-on-white glyph image.
+* ``"canny"`` — the off-the-shelf route: the glyph image through controlnet-aux's ``CannyDetector`` into a stock
+  canny ControlNet (e.g. ``lllyasviel/sd-controlnet-canny`` on Stable Diffusion 1.5).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from textgen.glyph import GlyphOptions, render_glyph
+from textgen.layout import Layout
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME = "textgen_pipeline.json"
+CONTROL_MODES = ("glyph", "canny")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named combination of base model, ControlNet and control mode (hub ids or local folders)."""
+
+    base: str
+    controlnet: str | None
+    control: str
+    size: int
+    description: str
+
+
+PRESETS: dict[str, Preset] = {
+    "sd15-canny": Preset(
+        base="stable-diffusion-v1-5/stable-diffusion-v1-5",
+        controlnet="lllyasviel/sd-controlnet-canny",
+        control="canny",
+        size=512,
+        description="Stable Diffusion 1.5 + the stock canny ControlNet on the glyph's edges (no training needed)",
+    ),
+    "sd15-glyph": Preset(
+        base="stable-diffusion-v1-5/stable-diffusion-v1-5",
+        controlnet=None,
+        control="glyph",
+        size=512,
+        description="Stable Diffusion 1.5 + a glyph ControlNet you trained with `textgen train-controlnet` "
+        "(pass its folder as controlnet=...)",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class SpeedOptions:
+    """Opt-in speed-ups, applied in one place (:meth:`PosterPipeline.enable_speedups`). Defaults change nothing.
+
+    Args:
+        dtype: ``"fp32"``, ``"fp16"`` or ``"bf16"`` for all models (fp16 needs a GPU).
+        attention: ``"sdpa"`` (PyTorch scaled-dot-product attention) or ``"eager"``; ``None`` keeps diffusers' choice.
+        compile: ``torch.compile`` the UNet and ControlNet (slow first call, faster afterwards).
+        cpu_offload: ``"model"`` (whole models move to the GPU when used) or ``"sequential"`` (layer by layer;
+            least memory, slowest); ``None`` keeps everything on ``device``.
+        channels_last: Use the channels-last memory format for the UNet and ControlNet.
+    """
+
+    dtype: str = "fp32"
+    attention: str | None = None
+    compile: bool = False
+    cpu_offload: str | None = None
+    channels_last: bool = False
+
+
+@dataclass
+class PosterOutput:
+    """What a PosterPipeline call returns.
+
+    Attributes:
+        images: Generated images; with ``best_of > 1``, every candidate, best first.
+        layout: The layout that was painted (planned or given), at the output size.
+        glyph: The glyph image rendered from ``layout``.
+        control_image: The image the ControlNet saw (the glyph, or its canny edges).
+        scores: OCR score per image (mean NED over the boxes, 1 = every word read exactly), when OCR ran.
+        ocr_texts: What OCR read in each box of each image, when OCR ran.
+    """
+
+    images: list[Image.Image]
+    layout: Layout
+    glyph: Image.Image
+    control_image: Image.Image
+    scores: list[float] | None = None
+    ocr_texts: list[list[str]] | None = None
+
+
+@dataclass
+class PipelineConfig:
+    """Saved beside the diffusers folder as ``textgen_pipeline.json``."""
+
+    control: str = "glyph"
+    planner: str = "rule"
+    height: int | None = None
+    width: int | None = None
+    num_inference_steps: int = 20
+    guidance_scale: float = 7.5
+    glyph_options: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _torch_dtype(name: str | None):
+    import torch
+
+    table = {None: None, "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+    if isinstance(name, torch.dtype):
+        return name
+    if name not in table:
+        raise ValueError(f"dtype must be one of fp32, fp16, bf16, got {name!r}")
+    return table[name]
+
+
+class PosterPipeline:
+    """Prompt to poster with legible text.
+
+    Args:
+        sd: A diffusers ``StableDiffusionControlNetPipeline`` (or any pipeline with the same call signature).
+        planner: ``"rule"``, a path/hub id of an LLM planner, or a planner object with ``plan(...)``.
+        control: ``"glyph"`` or ``"canny"``.
+        config: Defaults saved with the pipeline (:class:`PipelineConfig`).
+        ocr_engine: Engine used by ``best_of`` (default: :func:`data_prep.ocr.get_engine`, loaded on first use).
+    """
+
+    def __init__(
+        self,
+        sd: Any,
+        planner: Any = "rule",
+        control: str = "glyph",
+        config: PipelineConfig | None = None,
+        ocr_engine: Any = None,
+    ):
+        if control not in CONTROL_MODES:
+            raise ValueError(f"control must be one of {CONTROL_MODES}, got {control!r}")
+        self.sd = sd
+        self.config = config or PipelineConfig()
+        self.config.control = control
+        self.control = control
+        self.planner_spec = planner if isinstance(planner, str) else getattr(planner, "name_or_path", "custom")
+        self.config.planner = self.planner_spec
+        self._planner = None if isinstance(planner, str) else planner
+        self._ocr_engine = ocr_engine
+        self._canny = None
+
+    # ------------------------------------------------------------------------------------------- loading
+    @classmethod
+    def from_pretrained(
+        cls,
+        base: str | Path,
+        controlnet: str | Path | None = None,
+        *,
+        planner: Any = None,
+        control: str | None = None,
+        torch_dtype: Any = None,
+        local_files_only: bool = False,
+        device: str | None = None,
+        speed: SpeedOptions | None = None,
+        **kwargs: Any,
+    ) -> PosterPipeline:
+        """Loads a pipeline from a preset name, a hub id, or a local folder.
+
+        Args:
+            base: A preset name (see :data:`PRESETS`), a folder written by :meth:`save_pretrained`, or a diffusers
+                Stable Diffusion model (hub id or folder).
+            controlnet: A diffusers ControlNet (hub id or folder). Required unless ``base`` is a preset that names
+                one or a saved PosterPipeline folder (which holds its own).
+            planner: ``"rule"`` (default), an LLM planner path/hub id, or a planner object.
+            control: ``"glyph"`` or ``"canny"``; default from the preset or saved config, else ``"glyph"``.
+            torch_dtype: Load dtype (``torch.float16``, ``"fp16"``...); full precision by default.
+            local_files_only: Never touch the network.
+            device: Move the models there after loading (``"cuda"``, ``"cpu"``).
+            speed: Opt-in speed-ups (:class:`SpeedOptions`).
+            **kwargs: Passed to ``StableDiffusionControlNetPipeline.from_pretrained`` (e.g. ``safety_checker=None``,
+                ``variant="fp16"``).
+
+        Raises:
+            ValueError: no ControlNet given for a base that needs one; unknown control mode.
+            OSError: a model cannot be found (offline and not cached, or a wrong path).
+        """
+        from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
+
+        import textgen.models  # noqa: F401  (registers PixelUnshuffleAutoencoder for saved tiny models)
+
+        dtype = _torch_dtype(torch_dtype) if isinstance(torch_dtype, str) or torch_dtype is None else torch_dtype
+        config = PipelineConfig()
+        name = str(base)
+        if name in PRESETS:
+            preset = PRESETS[name]
+            base, controlnet = preset.base, controlnet or preset.controlnet
+            control = control or preset.control
+            config.height = config.width = preset.size
+            if controlnet is None:
+                raise ValueError(f"preset {name!r} needs controlnet=<folder or hub id>: {preset.description}")
+        saved = Path(base) / CONFIG_NAME
+        load_kwargs = {"torch_dtype": dtype, "local_files_only": local_files_only, **kwargs}
+        if saved.is_file():
+            config = PipelineConfig(**json.loads(saved.read_text()))
+            if controlnet is not None:
+                load_kwargs["controlnet"] = ControlNetModel.from_pretrained(
+                    controlnet, torch_dtype=dtype, local_files_only=local_files_only
+                )
+            sd = StableDiffusionControlNetPipeline.from_pretrained(base, **load_kwargs)
+        else:
+            if controlnet is None:
+                raise ValueError(
+                    f"{base}: a Stable Diffusion base needs a ControlNet: pass controlnet=<folder or hub id>, or a "
+                    f"preset ({', '.join(PRESETS)})"
+                )
+            cn = ControlNetModel.from_pretrained(controlnet, torch_dtype=dtype, local_files_only=local_files_only)
+            sd = StableDiffusionControlNetPipeline.from_pretrained(base, controlnet=cn, **load_kwargs)
+        pipe = cls(sd, planner=planner or config.planner, control=control or config.control, config=config)
+        if device is not None:
+            pipe.to(device)
+        if speed is not None:
+            pipe.enable_speedups(speed)
+        return pipe
+
+    def save_pretrained(self, path: str | Path) -> None:
+        """Writes the diffusers components (safetensors) and ``textgen_pipeline.json``, as from_pretrained reads."""
+        path = Path(path)
+        self.sd.save_pretrained(path, safe_serialization=True)
+        (path / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+
+    def to(self, device: Any) -> PosterPipeline:
+        self.sd.to(device)
+        return self
+
+    @property
+    def device(self):
+        return self.sd.device
+
+    def enable_speedups(self, speed: SpeedOptions) -> PosterPipeline:
+        """Applies :class:`SpeedOptions`: dtype, attention kernel, ``torch.compile``, CPU offload, channels-last."""
+        import torch
+
+        dtype = _torch_dtype(speed.dtype)
+        if dtype is not None and dtype != torch.float32:
+            self.sd.to(dtype=dtype)
+        nets = [self.sd.unet, self.sd.controlnet]
+        if speed.attention is not None:
+            from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
+
+            if speed.attention not in ("sdpa", "eager"):
+                raise ValueError(f"attention must be 'sdpa' or 'eager', got {speed.attention!r}")
+            for net in nets:
+                net.set_attn_processor(AttnProcessor2_0() if speed.attention == "sdpa" else AttnProcessor())
+        if speed.channels_last:
+            for net in nets:
+                net.to(memory_format=torch.channels_last)
+        if speed.compile:
+            self.sd.unet = torch.compile(self.sd.unet)
+            self.sd.controlnet = torch.compile(self.sd.controlnet)
+        if speed.cpu_offload == "model":
+            self.sd.enable_model_cpu_offload()
+        elif speed.cpu_offload == "sequential":
+            self.sd.enable_sequential_cpu_offload()
+        elif speed.cpu_offload is not None:
+            raise ValueError(f"cpu_offload must be 'model', 'sequential' or None, got {speed.cpu_offload!r}")
+        return self
+
+    # ------------------------------------------------------------------------------------------ helpers
+    @property
+    def planner(self):
+        if self._planner is None:
+            from layout_model import load_planner
+
+            self._planner = load_planner(self.planner_spec)
+        return self._planner
+
+    @property
+    def ocr_engine(self):
+        if self._ocr_engine is None:
+            from data_prep.ocr import get_engine
+
+            self._ocr_engine = get_engine()
+        return self._ocr_engine
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return int(self.sd.vae_scale_factor)
+
+    def default_size(self) -> tuple[int, int]:
+        if self.config.height and self.config.width:
+            return self.config.width, self.config.height
+        side = int(self.sd.unet.config.sample_size) * self.vae_scale_factor
+        return side, side
+
+    def control_image(self, glyph: Image.Image) -> Image.Image:
+        """The image the ControlNet sees: the glyph itself, or its canny edges."""
+        if self.control == "glyph":
+            return glyph
+        if self._canny is None:
+            try:
+                from controlnet_aux import CannyDetector
+            except ImportError as err:
+                raise ImportError("control='canny' needs controlnet-aux: pip install 'textgen[control]'") from err
+            self._canny = CannyDetector()
+        return self._canny(glyph, low_threshold=100, high_threshold=200, output_type="pil").convert("RGB")
+
+    def plan(
+        self, prompt: str, texts: Sequence[str] | None = None, width: int = 512, height: int = 512, seed: int = 0
+    ):
+        """Plans a layout for ``prompt`` with the pipeline's planner."""
+        return self.planner.plan(
+            prompt, texts=list(texts) if texts is not None else None, width=width, height=height, seed=seed
+        )
+
+    def score(self, images: Sequence[Image.Image], layout: Layout) -> tuple[list[float], list[list[str]]]:
+        """OCR score of each image against the layout's texts: mean NED over boxes (1 = all read exactly)."""
+        from textgen.evaluate import ned, read_boxes
+
+        scores, texts = [], []
+        for image in images:
+            read = read_boxes(image, layout, self.ocr_engine)
+            texts.append(read)
+            pairs = list(zip(layout.texts, read))
+            scores.append(sum(ned(pred, target) for target, pred in pairs) / len(pairs) if pairs else 0.0)
+        return scores, texts
+
+    # --------------------------------------------------------------------------------------------- call
+    def check_inputs(self, prompt, layout, texts, height, width, num_images_per_prompt, best_of) -> None:
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError(f"prompt must be a non-empty string, got {prompt!r}")
+        if layout is not None and texts is not None:
+            raise ValueError("pass either layout= or texts=, not both (a layout already says which texts to paint)")
+        if texts is not None and (isinstance(texts, str) or not all(isinstance(t, str) for t in texts)):
+            raise ValueError(f"texts must be a list of strings, got {texts!r}")
+        factor = self.vae_scale_factor
+        if height % factor or width % factor:
+            raise ValueError(f"height and width must be multiples of {factor}, got {width}x{height}")
+        if num_images_per_prompt < 1 or best_of < 1:
+            raise ValueError(f"num_images_per_prompt and best_of must be >= 1, got {num_images_per_prompt}, {best_of}")
+        if layout is not None:
+            layout.validate()
+
+    def __call__(
+        self,
+        prompt: str,
+        layout: Layout | None = None,
+        texts: Sequence[str] | None = None,
+        *,
+        negative_prompt: str | None = None,
+        num_images_per_prompt: int = 1,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        controlnet_conditioning_scale: float = 1.0,
+        generator: Any = None,
+        seed: int | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        best_of: int = 1,
+        plan_seed: int = 0,
+        progress: bool = True,
+        **sd_kwargs: Any,
+    ) -> PosterOutput:
+        """Generates posters for ``prompt``.
+
+        Args:
+            prompt: What to paint; quoted spans (``"OPEN"``) are the words to render unless ``texts``/``layout``
+                say otherwise.
+            layout: Use this layout instead of planning one (resized to the output size).
+            texts: Words to paint, overriding the quotes in the prompt.
+            negative_prompt: Passed to diffusers.
+            num_images_per_prompt: Images to return (without ``best_of``).
+            num_inference_steps: Denoising steps (default from the saved config).
+            guidance_scale: Classifier-free guidance (default from the saved config).
+            controlnet_conditioning_scale: Strength of the glyph condition.
+            generator: A ``torch.Generator`` (or list) for reproducible results.
+            seed: Shorthand for ``generator=torch.Generator().manual_seed(seed)``.
+            height: Output height (default: the model's size).
+            width: Output width.
+            best_of: Generate this many candidates (times ``num_images_per_prompt``), OCR each against the layout's
+                texts and return all of them best first with ``scores``.
+            plan_seed: Seed of the layout planner.
+            progress: Show diffusers' progress bar.
+            **sd_kwargs: Passed to ``StableDiffusionControlNetPipeline.__call__``.
+
+        Returns:
+            A :class:`PosterOutput`.
+        """
+        import torch
+
+        default_w, default_h = self.default_size()
+        width, height = width or default_w, height or default_h
+        steps = num_inference_steps or self.config.num_inference_steps
+        guidance = self.config.guidance_scale if guidance_scale is None else guidance_scale
+
+        # 1. Check inputs
+        self.check_inputs(prompt, layout, texts, height, width, num_images_per_prompt, best_of)
+
+        # 2. Plan the layout (or take the given one)
+        if layout is None:
+            layout = self.plan(prompt, texts=texts, width=width, height=height, seed=plan_seed)
+        layout = layout.resized(width, height)
+        if layout.caption is None:
+            layout = Layout(width=width, height=height, boxes=layout.boxes, caption=prompt)
+
+        # 3. Render the glyph
+        glyph = render_glyph(layout, options=GlyphOptions(**self.config.glyph_options))
+
+        # 4. Build the control image
+        control_image = self.control_image(glyph)
+
+        # 5. Run the ControlNet + Stable Diffusion pipeline
+        if generator is None and seed is not None:
+            generator = torch.Generator(device="cpu").manual_seed(seed)
+        self.sd.set_progress_bar_config(disable=not progress)
+        result = self.sd(
+            prompt=prompt,
+            image=control_image,
+            negative_prompt=negative_prompt,
+            num_images_per_prompt=num_images_per_prompt * best_of,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            controlnet_conditioning_scale=controlnet_conditioning_scale,
+            generator=generator,
+            height=height,
+            width=width,
+            output_type="pil",
+            **sd_kwargs,
+        )
+        images = list(result.images)
+
+        # 6. OCR-verified best-of-N: rank candidates by how well their text reads
+        scores = ocr_texts = None
+        if best_of > 1 and layout.boxes:
+            scores, ocr_texts = self.score(images, layout)
+            order = sorted(range(len(images)), key=lambda i: -scores[i])  # stable: ties keep generation order
+            images = [images[i] for i in order]
+            scores = [scores[i] for i in order]
+            ocr_texts = [ocr_texts[i] for i in order]
+
+        # 7. Return images with the layout and glyph used
+        return PosterOutput(
+            images=images, layout=layout, glyph=glyph, control_image=control_image, scores=scores, ocr_texts=ocr_texts
+        )
