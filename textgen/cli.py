@@ -17,6 +17,7 @@ from collections.abc import Sequence
 # name -> (module with add_arguments/run, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("textgen.cli", "render a layout JSON as a glyph image (black text on white)"),
+    "generate": ("textgen.generate", "paint a poster for a prompt (plan layout, render glyph, ControlNet + SD)"),
 }
 
 EXIT_BAD_INPUT = 2

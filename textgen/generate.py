@@ -1,0 +1,99 @@
+"""``textgen generate``: prompt in, poster out (the command-line face of :class:`textgen.pipeline.PosterPipeline`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from textgen.cli import CommandError, parse_size
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("prompt", help="what to paint; quoted words are rendered, e.g. 'A poster that says \"OPEN\"'")
+    parser.add_argument("-o", "--output", required=True, help="output image (.png); with several images, NAME_k.png")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="a preset (sd15-canny, sd15-glyph), a saved PosterPipeline folder, or a diffusers SD base "
+        "(then --controlnet is needed); default: the model shipped with textgen",
+    )
+    parser.add_argument("--controlnet", help="diffusers ControlNet folder or hub id")
+    parser.add_argument("--control", choices=["glyph", "canny"], help="control mode (default: the model's)")
+    parser.add_argument("--planner", help="'rule' or an LLM planner folder (default: the model's)")
+    parser.add_argument("--layout", help="layout JSON to paint instead of planning one")
+    parser.add_argument("--texts", nargs="+", help="words to paint, overriding the quotes in the prompt")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
+    parser.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's)")
+    parser.add_argument("--control-scale", type=float, default=1.0, help="ControlNet conditioning scale")
+    parser.add_argument("--best-of", type=int, default=1, help="generate N candidates, keep the best by OCR")
+    parser.add_argument("--num-images", type=int, default=1)
+    parser.add_argument("--size", type=parse_size, help="WxH (default: the model's)")
+    parser.add_argument("--negative-prompt")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    parser.add_argument("--dtype", choices=["fp32", "fp16", "bf16"], default=None, help="model dtype (default fp32)")
+    parser.add_argument("--cpu-offload", choices=["model", "sequential"], help="offload models to CPU between uses")
+    parser.add_argument("--local-files-only", action="store_true", help="never touch the network")
+    parser.add_argument("--glyph", help="also save the glyph image here")
+    parser.add_argument("--layout-out", help="also save the layout JSON here")
+
+
+def default_model() -> Path:
+    """The model shipped in the package (``textgen/weights/textgen-tiny``)."""
+    return Path(__file__).parent / "weights" / "textgen-tiny"
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from textgen.layout import Layout
+    from textgen.pipeline import PosterPipeline, SpeedOptions
+
+    model = args.model or default_model()
+    if args.model is None and not (Path(model) / "model_index.json").is_file():
+        raise CommandError(f"no model given and the shipped model is missing at {model}; pass --model")
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    speed = SpeedOptions(dtype=args.dtype or "fp32", cpu_offload=args.cpu_offload)
+    pipe = PosterPipeline.from_pretrained(
+        model,
+        args.controlnet,
+        planner=args.planner,
+        control=args.control,
+        local_files_only=args.local_files_only or args.model is None,
+        device=None if args.cpu_offload else device,
+        speed=speed,
+    )
+    layout = Layout.load(args.layout) if args.layout else None
+    width, height = args.size if args.size else (None, None)
+    out = pipe(
+        args.prompt,
+        layout=layout,
+        texts=args.texts,
+        negative_prompt=args.negative_prompt,
+        num_images_per_prompt=args.num_images,
+        num_inference_steps=args.steps,
+        guidance_scale=args.guidance,
+        controlnet_conditioning_scale=args.control_scale,
+        seed=args.seed,
+        height=height,
+        width=width,
+        best_of=args.best_of,
+    )
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    keep = out.images[: args.num_images] if args.best_of > 1 else out.images
+    paths = (
+        [output]
+        if len(keep) == 1
+        else [output.with_name(f"{output.stem}_{k}{output.suffix}") for k in range(len(keep))]
+    )
+    for image, path in zip(keep, paths):
+        image.save(path)
+    if args.glyph:
+        out.glyph.save(args.glyph)
+    if args.layout_out:
+        out.layout.save(args.layout_out)
+    texts = ", ".join(repr(t) for t in out.layout.texts) or "no text"
+    score = f", OCR score {out.scores[0]:.2f} (best of {len(out.scores)})" if out.scores else ""
+    print(f"wrote {', '.join(map(str, paths))} ({texts}{score})")
+    return 0
