@@ -130,6 +130,51 @@ def sort_reading_order(boxes: Sequence[OCRBox]) -> list[OCRBox]:
     return [b for line in lines for b in sorted(line, key=lambda o: o.box[0])]
 
 
+def _char_weight(char: str) -> float:
+    # Rough advance widths relative to an average letter: enough to place word boundaries inside a line.
+    if char.isspace():
+        return 0.55
+    if char in "iIl1.,:;'!|ftj()[]":
+        return 0.5
+    if char in "mwMW@%":
+        return 1.4
+    return 1.8 if _has_cjk(char) else 1.0
+
+
+def split_words(box: OCRBox) -> list[OCRBox]:
+    """Splits a line detection into one box per space-separated word, by estimated character widths.
+
+    For engines that report lines only (EasyOCR), so that their output can be scored against word-level
+    ground truth; each word's quad is cut from the line's quad along its top and bottom edges.
+
+    Args:
+        box: A detection whose polygon has 4 points (top-left, top-right, bottom-right, bottom-left).
+
+    Returns:
+        The word boxes (the box itself when it holds one word or is not a quad).
+    """
+    words = box.text.split()
+    if len(words) <= 1 or len(box.polygon) != 4:
+        return [box]
+    weights = [_char_weight(c) for c in box.text]
+    total = sum(weights)
+    (tlx, tly), (trx, try_), (brx, bry), (blx, bly) = box.polygon
+    out = []
+    pos = 0
+    for word in words:
+        start = box.text.index(word, pos)
+        end = start + len(word)
+        t0, t1 = sum(weights[:start]) / total, sum(weights[:end]) / total
+        top0 = (tlx + (trx - tlx) * t0, tly + (try_ - tly) * t0)
+        top1 = (tlx + (trx - tlx) * t1, tly + (try_ - tly) * t1)
+        bot1 = (blx + (brx - blx) * t1, bly + (bry - bly) * t1)
+        bot0 = (blx + (brx - blx) * t0, bly + (bry - bly) * t0)
+        polygon = (top0, top1, bot1, bot0)
+        out.append(OCRBox(word, polygon, _box_from_polygon(polygon), box.confidence, box.language))
+        pos = end
+    return out
+
+
 class OCREngine(abc.ABC):
     """Base class: subclasses set ``name``/``languages`` and implement ``_read(rgb_image)``."""
 
@@ -184,6 +229,9 @@ class RapidOCREngine(OCREngine):
         box_thresh: Detection box score threshold.
         unclip_ratio: How much detected text regions are grown (larger joins words into lines).
         use_cls: Run the 0/180 degree direction classifier (upside-down text).
+        word_boxes: One box per word (rapidocr's recogniser alignment splits each detected line) instead of
+            one box per line. Word boxes suit word-level data (MARIO-10M, ICDAR); line boxes (the default)
+            keep phrases together as GlyphControl's data does.
 
     Raises:
         ImportError: ``rapidocr`` or ``onnxruntime`` is not installed.
@@ -203,6 +251,7 @@ class RapidOCREngine(OCREngine):
         box_thresh: float = 0.5,
         unclip_ratio: float = 1.6,
         use_cls: bool = True,
+        word_boxes: bool = False,
     ) -> None:
         try:
             import onnxruntime  # noqa: F401  (rapidocr needs it but does not declare it)
@@ -212,10 +261,9 @@ class RapidOCREngine(OCREngine):
             raise ImportError(
                 f"RapidOCREngine needs rapidocr>=3 and onnxruntime ({err}); pip install rapidocr onnxruntime"
             ) from err
-        import logging
-
         self.languages = normalize_languages(languages)
         self.threads = int(threads)
+        self.word_boxes = bool(word_boxes)
         if self.threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         rec_lang = "ch" if "zh" in self.languages else self.languages[0]
@@ -236,7 +284,7 @@ class RapidOCREngine(OCREngine):
         if root is not None and not root.is_dir():
             raise FileNotFoundError(f"RapidOCREngine: model_dir {str(root)!r} is not a folder")
         params: dict[str, Any] = {
-            "Global.log_level": "warning",
+            "Global.log_level": "error",  # "no text found" is a result in a batch job, not a warning
             "Global.text_score": float(text_score),
             "Det.lang_type": det_lang,
             "Det.model_type": model_type_enum,
@@ -247,14 +295,13 @@ class RapidOCREngine(OCREngine):
             "Rec.model_type": model_type_enum,
             "Rec.ocr_version": OCRVersion.PPOCRV6,
             "Global.use_cls": bool(use_cls),
+            "Global.return_word_box": bool(word_boxes),
             "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
             "EngineConfig.onnxruntime.inter_op_num_threads": 1,
         }
         if root is not None:
             params["Global.model_root_dir"] = str(root)
         self._check_weights(params, root, use_cls)
-        # rapidocr logs every model path at INFO through its own logger; keep batch consoles quiet.
-        logging.getLogger("RapidOCR").setLevel(logging.WARNING)
         self._engine = RapidOCR(params=params)
         # rapidocr loads models lazily on the first image; load them now so a bad install fails here, once.
         for loader in ("_load_det_model", "_load_cls_model" if use_cls else "", "_load_rec_model"):
@@ -307,14 +354,23 @@ class RapidOCREngine(OCREngine):
         scores = getattr(result, "scores", None)
         if boxes is None or texts is None or len(texts) == 0:
             return []
+        words = getattr(result, "word_results", None) if self.word_boxes else None
+        if words and len(words) != len(texts):
+            words = None  # rapidocr drops lines it cannot align; fall back to line boxes for this image
         out = []
-        for poly, text, score in zip(boxes, texts, scores):
-            text = str(text).strip()
-            if not text:
-                continue
-            polygon = tuple((float(x), float(y)) for x, y in np.asarray(poly).reshape(-1, 2))
-            confidence = min(1.0, max(0.0, float(score)))
-            out.append(OCRBox(text, polygon, _box_from_polygon(polygon), confidence, self._language_of(text)))
+        for i, (poly, text, score) in enumerate(zip(boxes, texts, scores)):
+            items = [(t, sc, p) for t, sc, p in words[i] if str(t).strip()] if words else []
+            if not items:  # line boxes, or a line without word alignment
+                items = [(text, score, poly)]
+            for item_text, item_score, item_poly in items:
+                item_text = str(item_text).strip()
+                if not item_text:
+                    continue
+                polygon = tuple((float(x), float(y)) for x, y in np.asarray(item_poly).reshape(-1, 2))
+                confidence = min(1.0, max(0.0, float(item_score)))
+                out.append(
+                    OCRBox(item_text, polygon, _box_from_polygon(polygon), confidence, self._language_of(item_text))
+                )
         return out
 
 
@@ -408,7 +464,9 @@ class EasyOCREngine(OCREngine):
         self._low_text = float(low_text)
         try:
             with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")  # inside easyocr, harmless
+                # easyocr's quantisation calls deprecated torch APIs; the warnings are theirs, not the user's
+                warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
+                warnings.filterwarnings("ignore", message=".*torch.ao.quantization.*")
                 self._reader = easyocr.Reader(
                     easy_langs,
                     gpu=bool(gpu),
