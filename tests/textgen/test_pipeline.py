@@ -180,3 +180,14 @@ def test_speed_options_apply(sd):
     assert out.images[0].size == (64, 64)
     with pytest.raises(ValueError, match="dtype"):
         pipe.enable_speedups(SpeedOptions(dtype="fp64"))
+
+
+def test_score_reads_a_legible_image_as_perfect_with_the_real_engine(sd):
+    pytest.importorskip("rapidocr")
+    from textgen.glyph import render_glyph
+
+    layout = Layout(256, 256, (TextBox("OPEN", (0.1, 0.1, 0.9, 0.45)), TextBox("24/7", (0.2, 0.55, 0.8, 0.9))))
+    pipe = PosterPipeline(sd)  # OCR engine: the data stage's default, loaded on first use
+    scores, texts = pipe.score([render_glyph(layout), render_glyph(Layout(256, 256, ()))], layout)
+    assert texts[0] == ["OPEN", "24/7"] and scores[0] == 1.0
+    assert scores[1] == 0.0
