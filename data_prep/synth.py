@@ -89,6 +89,7 @@ _ALL_CAPS_FONTS = {"bebas-neue"}  # draws lowercase as capitals: store the text 
 _CJK_FONT = "noto-sans-cjk-sc"
 BACKGROUNDS = ("plain", "gradient", "noise", "stripes", "shapes")
 MODES = ("simple", "poster")
+_TAR_MTIME = 946684800.0  # 2000-01-01: a fixed member time makes the same seed give the same shard bytes
 _KINDS = ("a poster", "a sign", "a flyer", "a banner", "a card")
 
 
@@ -311,11 +312,12 @@ def _pick_lines(rng: np.random.Generator, opts: SynthOptions, chinese: bool) -> 
     return [joiner(words[a:b]) for a, b in zip(bounds, bounds[1:]) if b > a]
 
 
-def _cap_ratio(font_name: str) -> float:
+def cap_height(font_name: str, size: int) -> int:
+    """Ink height in pixels of a capital "H" (of "中" for CJK faces) in a bundled font at ``size``."""
     spec = available_fonts()[font_name]
     probe = "中" if font_name.startswith("noto-sans-cjk") else "H"
-    x0, y0, x1, y1 = get_font(spec, 100).getbbox(probe)
-    return max(0.2, (y1 - y0) / 100.0)
+    _, y0, _, y1 = get_font(spec, size).getbbox(probe)
+    return int(y1 - y0)
 
 
 @dataclass
@@ -333,21 +335,24 @@ def _render_line(text: str, font_name: str, size: int, angle: float) -> _Line | 
     spec = available_fonts()[font_name]
     font = get_font(spec, size)
     x0, y0, x1, y1 = font.getbbox(text)
-    pad = 2
+    pad = 2 + size // 3  # getbbox spans the advance, not the ink: script faces overhang it
     w, h = int(math.ceil(x1 - x0)) + 2 * pad, int(math.ceil(y1 - y0)) + 2 * pad
     layer = Image.new("L", (w, h), 0)
     origin = (pad - x0, pad - y0)
     ImageDraw.Draw(layer).text(origin, text, font=font, fill=255)
-    # Word boxes in the unrotated layer: prefix advance + the word's own ink box.
+    # Word boxes: each word drawn alone at its place in the line (prefix advance), measured on its own ink.
     words = []
     start = 0
     for word in text.split(" ") if " " in text else [text]:
         pos = text.index(word, start)
-        adv = font.getlength(text[:pos])
-        bx0, by0, bx1, by1 = font.getbbox(word)
-        corners = [(bx0, by0), (bx1, by0), (bx1, by1), (bx0, by1)]
-        words.append((word, [(origin[0] + adv + x, origin[1] + y) for x, y in corners]))
         start = pos + len(word)
+        probe = Image.new("L", (w, h), 0)
+        ImageDraw.Draw(probe).text((origin[0] + font.getlength(text[:pos]), origin[1]), word, font=font, fill=255)
+        ink = probe.getbbox()
+        if ink is None:
+            continue
+        bx0, by0, bx1, by1 = ink
+        words.append((word, [(bx0, by0), (bx1, by0), (bx1, by1), (bx0, by1)]))
     if angle:
         rotated = layer.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)
         # PIL rotates counter-clockwise about the centre and re-centres the expanded canvas.
@@ -372,8 +377,8 @@ def _fit_lines(
     """Sizes and renders the lines; ``None`` when they cannot be drawn large enough on the canvas."""
     size_px = opts.size
     max_w = 0.9 * size_px
-    cap_ratio = _cap_ratio(font_name)
-    min_cap_px = opts.min_cap * size_px
+    cap_ratio = cap_height(font_name, 100) / 100.0
+    min_cap_px = round(opts.min_cap * size_px)
     # One cap height for the block, a little variation per line (titles are bigger than subtitles).
     cap = float(rng.uniform(opts.min_cap, opts.max_cap)) * size_px
     spec = available_fonts()[font_name]
@@ -381,12 +386,14 @@ def _fit_lines(
     for i, text in enumerate(texts):
         line_cap = max(min_cap_px, cap * (1.0 if i == 0 else float(rng.uniform(0.75, 1.0))))
         size = max(6, int(round(line_cap / cap_ratio)))
+        while cap_height(font_name, size) < line_cap - 0.5:  # small sizes round the cap height down
+            size += 1
         x0, _, x1, _ = get_font(spec, size).getbbox(text)
         c, s = abs(math.cos(math.radians(angle))), abs(math.sin(math.radians(angle)))
         width = (x1 - x0) * c + size * s
         if width > max_w:
             size = int(size * max_w / width)
-        if size * cap_ratio < min_cap_px - 0.5:
+        if cap_height(font_name, size) < min_cap_px:
             return None  # too long for the canvas at a legible size
         line = _render_line(text, font_name, size, angle)
         if line is None or line.mask.width > max_w + 2:
@@ -499,6 +506,7 @@ def make_sample(seed: int, index: int, options: SynthOptions | None = None) -> S
         "background": {k: v for k, v in bg_info.items() if k != "rgb"},
         "font": lines[0].font,
         "font_style": style,
+        "font_sizes": [line.size for line in lines],
         "text_colors": text_colours,
         "angle": round(angle, 2),
         "words": words,
@@ -584,7 +592,7 @@ def write_synthetic(
         count = min(shard_size, n - start)
         t0 = time.perf_counter()
         tmp = out / f".{name}.tar.partial"
-        with wds.TarWriter(str(tmp)) as tar:
+        with wds.TarWriter(str(tmp), mtime=_TAR_MTIME) as tar:
             for index in range(start, start + count):
                 sample = make_sample(seed, index, opts)
                 write_triple(tar, sample.record, encode_image(sample.image, "png"), "png")
