@@ -72,6 +72,7 @@ __all__ = [
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 MANIFEST_NAME = "manifest.jsonl"
 THUMBNAIL_SIDE = 256  # longest side of the report's thumbnails
+CROP_CANVASES = ("image", "square", "none")
 
 
 # ------------------------------------------------------------------------------------------------ options
@@ -83,9 +84,12 @@ class EvalOptions:
         crop_padding: Margin added on every side of a box crop, as a fraction of the box height (the text size):
             detectors need some background around the ink, and generated text often spills slightly.
         min_padding: Least margin in pixels.
-        square_crops: Centre each crop on a square canvas filled with the crop's median border colour before
-            OCR. PP-OCR rescales every input so its short side is 736 px: a wide strip would cost ~3x more and its
-            words come back split into separate detections; a square crop reads in one go.
+        crop_canvas: What the OCR engine is shown for a box. ``"image"`` (default): the padded crop pasted back at
+            its place on a canvas of the whole image's size, filled with the crop's median border colour -- only the
+            box is visible, at exactly the scale the detector sees for the whole image (PP-OCR rescales every input
+            so its short side is 736 px; a small crop would be blown up several times, and in tests a few crisp
+            glyph crops then came back misread or flipped by the direction classifier). ``"square"``: the crop
+            centred on a square canvas of that colour. ``"none"``: the bare crop.
         palette: Named colours for the colour check: ``"synth"`` (:data:`data_prep.synth.PALETTE`, the colours
             ``textgen synth`` paints and names in its captions), ``"basic"`` (:data:`textgen.metrics.BASIC_PALETTE`)
             or a mapping name -> colour.
@@ -93,8 +97,14 @@ class EvalOptions:
 
     crop_padding: float = 0.15
     min_padding: int = 4
-    square_crops: bool = True
+    crop_canvas: str = "image"
     palette: str | Mapping[str, Any] = "synth"
+
+    def __post_init__(self) -> None:
+        if self.crop_canvas not in CROP_CANVASES:
+            raise ValueError(f"crop_canvas must be one of {CROP_CANVASES}, got {self.crop_canvas!r}")
+        if self.crop_padding < 0 or self.min_padding < 0:
+            raise ValueError(f"crop_padding and min_padding must be >= 0, got {self.crop_padding}, {self.min_padding}")
 
     def palette_colors(self) -> Mapping[str, Any]:
         if not isinstance(self.palette, str):
@@ -127,31 +137,37 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 
 def crop_box(image: Image.Image, box: Sequence[float], options: EvalOptions | None = None) -> Image.Image:
-    """Cuts one text box out of an image for OCR.
+    """Isolates one text box of an image for OCR.
 
     Args:
-        image: The RGB image.
+        image: The image.
         box: ``(x0, y0, x1, y1)`` in pixels of ``image``. Rotated text is read from its axis-aligned box (the
             layout's boxes already enclose the rotated ink; the detector finds the slanted line inside).
-        options: Margin and squaring (:class:`EvalOptions`).
+        options: Margin and canvas (:class:`EvalOptions`).
 
     Returns:
-        The crop, padded by ``max(min_padding, crop_padding * box height)`` and clipped to the image; on a square
-        canvas of its median border colour when ``options.square_crops``.
+        The box padded by ``max(min_padding, crop_padding * box height)`` and clipped to the image: alone on a
+        canvas of the image's size (``crop_canvas="image"``) or a square canvas (``"square"``), both filled with
+        the crop's median border colour, or bare (``"none"``).
     """
     opts = options or EvalOptions()
+    rgb = _to_rgb(image)
     x0, y0, x1, y1 = (float(v) for v in box)
     pad = max(float(opts.min_padding), opts.crop_padding * max(1.0, y1 - y0))
-    left = int(max(0, min(image.width - 1, round(x0 - pad))))
-    top = int(max(0, min(image.height - 1, round(y0 - pad))))
-    right = int(min(image.width, max(left + 1, round(x1 + pad))))
-    bottom = int(min(image.height, max(top + 1, round(y1 + pad))))
-    crop = _to_rgb(image).crop((left, top, right, bottom))
-    if not opts.square_crops or crop.width == crop.height:
+    left = int(max(0, min(rgb.width - 1, round(x0 - pad))))
+    top = int(max(0, min(rgb.height - 1, round(y0 - pad))))
+    right = int(min(rgb.width, max(left + 1, round(x1 + pad))))
+    bottom = int(min(rgb.height, max(top + 1, round(y1 + pad))))
+    crop = rgb.crop((left, top, right, bottom))
+    if opts.crop_canvas == "none":
         return crop
     arr = np.asarray(crop)
     border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
     fill = tuple(int(v) for v in np.median(border, axis=0).round())
+    if opts.crop_canvas == "image":
+        canvas = Image.new("RGB", rgb.size, fill)
+        canvas.paste(crop, (left, top))
+        return canvas
     side = max(crop.width, crop.height)
     canvas = Image.new("RGB", (side, side), fill)
     canvas.paste(crop, ((side - crop.width) // 2, (side - crop.height) // 2))
