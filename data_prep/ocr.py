@@ -312,8 +312,12 @@ class RapidOCREngine(OCREngine):
     def _check_weights(params: dict[str, Any], root: Path | None, use_cls: bool) -> None:
         """Fails with a clear message when a model file rapidocr would download is not on disk."""
         import rapidocr
-        from rapidocr.inference_engine.base import FileInfo, InferSession
-        from rapidocr.utils.typings import EngineType, LangCls, ModelType, OCRVersion, TaskType
+
+        try:  # rapidocr's model table; should a later 3.x move it, rapidocr's own download error remains
+            from rapidocr.inference_engine.base import FileInfo, InferSession
+            from rapidocr.utils.typings import EngineType, LangCls, ModelType, OCRVersion, TaskType
+        except ImportError:
+            return
 
         folder = root if root is not None else Path(rapidocr.__file__).parent / "models"
         tasks = [

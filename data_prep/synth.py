@@ -193,9 +193,8 @@ def _shade(rgb: Sequence[int], amount: float) -> tuple[int, int, int]:
 
 
 # --------------------------------------------------------------------------------------------- backgrounds
-def _background(rng: np.random.Generator, size: int, kinds: Sequence[str]) -> tuple[Image.Image, dict[str, Any]]:
-    """Draws a background; returns it with its description (kind, colour names, all RGB colours present)."""
-    kind = str(rng.choice(list(kinds)))
+def _background(rng: np.random.Generator, size: int, kind: str) -> tuple[Image.Image, dict[str, Any]]:
+    """Draws a background of ``kind``; returns it with its description (colour names, all RGB colours present)."""
     names = list(PALETTE)
     base = str(rng.choice(names))
     c0 = PALETTE[base]
@@ -277,6 +276,10 @@ def _text_colors(rng: np.random.Generator, bg_rgb: Sequence[Sequence[int]], min_
         order = rng.permutation(len(good))
         return [good[i] for i in order]
     return [max(scored)[1]]
+
+
+def _readable(bg_rgb: Sequence[Sequence[int]], min_contrast: float) -> bool:
+    return any(min(contrast_ratio(PALETTE[n], c) for c in bg_rgb) >= min_contrast for n in PALETTE)
 
 
 # ----------------------------------------------------------------------------------------------------- text
@@ -421,7 +424,12 @@ def make_sample(seed: int, index: int, options: SynthOptions | None = None) -> S
     rng = np.random.default_rng([int(seed), int(index)])
     size = opts.size
     # 1. Background and the text colours readable on it
-    background, bg_info = _background(rng, size, opts.backgrounds)
+    # (a mid-grey gradient or black with yellow squares leaves no palette colour readable on all of it: redraw)
+    kind = str(rng.choice(list(opts.backgrounds)))
+    for _ in range(20):
+        background, bg_info = _background(rng, size, kind)
+        if _readable(bg_info["rgb"], opts.min_contrast):
+            break
     colours = _text_colors(rng, bg_info["rgb"], opts.min_contrast)
 
     # 2. Font, words, size: retry until the text fits at a legible size (deterministic: same rng stream)
