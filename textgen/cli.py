@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("textgen.generate", "paint a poster for a prompt (plan layout, render glyph, ControlNet + SD)"),
     "synth": ("data_prep.synth", "write synthetic poster triples (image, layout, caption) with exact ground truth"),
     "evaluate": ("textgen.evaluate", "OCR legibility report (Sentence Acc, NED, Acc, LD, P/R/F) of images or prompts"),
+    "train-controlnet": ("textgen.train_controlnet", "train a glyph ControlNet (from scratch: with its base)"),
 }
 
 EXIT_BAD_INPUT = 2
