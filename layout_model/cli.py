@@ -1,0 +1,49 @@
+"""``textgen layout PROMPT -o layout.json [--planner rule|PATH] [--glyph glyph.png]``: plan a layout from a prompt."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from textgen.cli import parse_size
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("prompt", help='the prompt; quoted spans are the texts: A poster that says "BLUE NOTE"')
+    parser.add_argument("-o", "--output", required=True, help="layout JSON to write")
+    parser.add_argument(
+        "--planner", default="rule", help="'rule' (default, no model) or an LLM planner folder / hub id"
+    )
+    parser.add_argument(
+        "--text",
+        action="append",
+        dest="texts",
+        metavar="TEXT",
+        help="a text to place (repeat for several); overrides the prompt's quotes",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="layout seed: same seed, same layout (default 0)")
+    parser.add_argument("--size", type=parse_size, default=(512, 512), help="canvas WxH in pixels (default 512x512)")
+    parser.add_argument("--glyph", help="also render the layout as a glyph image (.png)")
+    parser.add_argument(
+        "--trust-remote-code", action="store_true", help="let an LLM planner run its repository's own code"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from layout_model.planner import load_planner
+
+    kwargs = {"trust_remote_code": True} if args.trust_remote_code and args.planner != "rule" else {}
+    planner = load_planner(args.planner, **kwargs)
+    width, height = args.size
+    layout = planner.plan(args.prompt, texts=args.texts, width=width, height=height, seed=args.seed)
+    layout.save(args.output)
+    placed = ", ".join(repr(t) for t in layout.texts) or "no text"
+    print(f"wrote {args.output} ({width}x{height}, {len(layout.boxes)} boxes: {placed})")
+    if not layout.boxes:
+        print("note: the prompt quotes no text; put the words in quotes or pass --text", file=sys.stderr)
+    if args.glyph:
+        from textgen.glyph import GlyphOptions, render_glyph
+
+        render_glyph(layout, options=GlyphOptions(on_missing="warn")).save(args.glyph)
+        print(f"wrote {args.glyph}")
+    return 0
