@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("data_prep.synth", "write synthetic poster triples (image, layout, caption) with exact ground truth"),
     "evaluate": ("textgen.evaluate", "OCR legibility report (Sentence Acc, NED, Acc, LD, P/R/F) of images or prompts"),
     "train-controlnet": ("textgen.train_controlnet", "train a glyph ControlNet (from scratch: with its base)"),
+    "layout": ("layout_model.cli", "plan a layout (text boxes) for a prompt with the rule or an LLM planner"),
+    "train-planner": ("layout_model.train", "fine-tune a causal LM into a layout planner (caption -> boxes)"),
 }
 
 EXIT_BAD_INPUT = 2
