@@ -191,3 +191,15 @@ def test_score_reads_a_legible_image_as_perfect_with_the_real_engine(sd):
     scores, texts = pipe.score([render_glyph(layout), render_glyph(Layout(256, 256, ()))], layout)
     assert texts[0] == ["OPEN", "24/7"] and scores[0] == 1.0
     assert scores[1] == 0.0
+
+
+def test_plans_the_layout_from_the_prompt_with_the_rule_planner(sd):
+    pipe = PosterPipeline(sd)  # planner "rule" by default
+    out = _call(pipe)
+    assert out.layout.texts == ["OPEN", "24/7"]
+    assert out.layout.size == (64, 64)
+    assert np.asarray(out.glyph.convert("L")).min() == 0  # the planned words were drawn
+    again = _call(pipe, texts=["SALE"])
+    assert again.layout.texts == ["SALE"]
+    none = pipe("a quiet landscape", num_inference_steps=2, seed=0, progress=False)
+    assert none.layout.texts == [] and np.asarray(none.glyph).min() == 255
