@@ -883,6 +883,8 @@ def load_prompts(path: str | Path) -> list[PromptSpec]:
             raise ValueError(f"{where}: expected an object with a non-empty 'prompt' string")
         texts = tuple(_as_texts(entry["texts"], where)) if entry.get("texts") is not None else None
         layout = Layout.from_dict(entry["layout"], source=f"{where}: layout") if entry.get("layout") else None
+        if texts is not None and layout is not None:
+            raise ValueError(f"{where}: give 'texts' or 'layout', not both (a layout already says which texts)")
         seed = entry.get("seed")
         if seed is not None and not isinstance(seed, int):
             raise ValueError(f"{where}: 'seed' must be an integer, got {seed!r}")

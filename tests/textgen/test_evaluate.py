@@ -267,6 +267,9 @@ def test_load_prompts(tmp_path):
     jsonl.write_text('{"prompt": "a poster", "texts": ["SALE"], "seed": 5, "background_color": ["red", "white"]}\n')
     (spec,) = load_prompts(jsonl)
     assert spec == PromptSpec(prompt="a poster", texts=("SALE",), seed=5, background_color=("red", "white"))
+    jsonl.write_text('{"prompt": "x", "texts": ["A"], "layout": {"boxes": [{"text": "A", "box": [0, 0, 1, 1]}]}}\n')
+    with pytest.raises(ValueError, match=r"p.jsonl:1: give 'texts' or 'layout', not both"):
+        load_prompts(jsonl)
     jsonl.write_text('{"prompt": "x"}\n{"texts": ["A"]}\n')
     with pytest.raises(ValueError, match=r"p.jsonl:2: expected an object with a non-empty 'prompt'"):
         load_prompts(jsonl)
