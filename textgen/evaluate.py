@@ -383,6 +383,7 @@ class ImageResult:
         background_color: Colour check of the background.
         seconds: Time spent on this image.
         error: Why the image could not be evaluated (then every score is empty).
+        notes: Parts that were skipped and why (e.g. an intended colour the palette cannot name).
     """
 
     name: str
@@ -399,6 +400,7 @@ class ImageResult:
     background_color: ColorMatch | None = None
     seconds: float = 0.0
     error: str | None = None
+    notes: list[str] = field(default_factory=list)
     thumbnail: Image.Image | None = field(default=None, repr=False)
     glyph_thumbnail: Image.Image | None = field(default=None, repr=False)
 
@@ -434,6 +436,7 @@ class ImageResult:
             "text_colors": [c.to_dict() if c else None for c in self.text_colors] if self.text_colors else None,
             "background_color": self.background_color.to_dict() if self.background_color else None,
             "seconds": round(self.seconds, 3),
+            "notes": self.notes,
         }
 
 
@@ -588,7 +591,9 @@ def _thumbnail(image: Image.Image) -> Image.Image:
     return thumb
 
 
-def _check_colors(sample: EvalSample, image: Image.Image, palette: Mapping[str, Any]) -> tuple[list, Any]:
+def _check_colors(
+    sample: EvalSample, image: Image.Image, palette: Mapping[str, Any]
+) -> tuple[list[ColorMatch | None] | None, ColorMatch | None]:
     layout = sample.layout
     if layout is None:
         return None, None
@@ -638,8 +643,11 @@ def score_sample(
     # 3. CLIP score with the prompt
     if clip is not None and sample.prompt:
         result.clip_score = float(clip([image], [sample.prompt])[0])
-    # 4. Colours named by the prompt
-    result.text_colors, result.background_color = _check_colors(sample, image, opts.palette_colors())
+    # 4. Colours named by the prompt (secondary: a colour name the palette cannot resolve is noted, not fatal)
+    try:
+        result.text_colors, result.background_color = _check_colors(sample, image, opts.palette_colors())
+    except ValueError as err:
+        result.notes.append(f"colour check skipped: {err}")
     result.thumbnail = _thumbnail(image)
     result.glyph_thumbnail = _thumbnail(sample.glyph) if sample.glyph is not None else None
     result.seconds = time.perf_counter() - start
@@ -1119,6 +1127,8 @@ def render_html(data: Mapping[str, Any]) -> str:
         if item["error"]:
             parts.append(f"<p class='bad'>not evaluated: {e(item['error'])}</p></div>")
             continue
+        for note in item["notes"]:
+            parts.append(f"<div class='small bad'>{e(note)}</div>")
         parts.append("<table><tr><th>intended</th><th>read in box</th><th></th><th>NED</th></tr>")
         if item["lines"] is not None:
             for line in item["lines"]:

@@ -186,6 +186,20 @@ def test_evaluate_images_bad_input():
         sample_from_entry({"texts": ["A"], "layout": _stacked_layout(["B"]).to_dict()}, where="m:1", name="a")
 
 
+def test_unknown_colour_name_skips_only_the_colour_check():
+    layout = _stacked_layout(["A"])
+    report = evaluate_images(
+        [render_glyph(layout)],
+        [layout],
+        ScriptedOCR([["A"]]),
+        background_colors=["blurple"],
+        options=EvalOptions(palette="basic"),
+    )
+    (result,) = report.results
+    assert result.error is None and result.scores()["sentence_accuracy"] == 1.0
+    assert result.background_color is None and "'blurple' is not a colour" in result.notes[0]
+
+
 def test_unreadable_image_is_recorded_not_raised(tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not a png")
