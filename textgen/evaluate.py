@@ -1190,7 +1190,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gen.add_argument("--local-files-only", action="store_true", help="never touch the network")
 
 
-def _load_pipeline(args: argparse.Namespace) -> Any:
+def _load_pipeline(args: argparse.Namespace, engine: Any = None) -> Any:
     import torch
 
     from textgen.generate import default_model
@@ -1201,7 +1201,11 @@ def _load_pipeline(args: argparse.Namespace) -> Any:
         raise FileNotFoundError(f"no --model given and the shipped model is missing at {model}")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     return PosterPipeline.from_pretrained(
-        model, args.controlnet, local_files_only=args.local_files_only or args.model is None, device=device
+        model,
+        args.controlnet,
+        local_files_only=args.local_files_only or args.model is None,
+        device=device,
+        ocr_engine=engine,  # best-of-N ranks with the evaluator's own engine: one OCR model in memory
     )
 
 
@@ -1220,7 +1224,7 @@ def run(args: argparse.Namespace) -> int:
     engine = get_engine(args.engine, languages=args.languages, threads=args.threads)
     clip = ClipScorer(args.clip_model) if args.clip_model else None
     if prompts is not None:
-        pipeline = _load_pipeline(args)
+        pipeline = _load_pipeline(args, engine)
         kwargs: dict[str, Any] = {"progress": False}
         if args.guidance is not None:
             kwargs["guidance_scale"] = args.guidance

@@ -173,6 +173,7 @@ class PosterPipeline:
         local_files_only: bool = False,
         device: str | None = None,
         speed: SpeedOptions | None = None,
+        ocr_engine: Any = None,
         **kwargs: Any,
     ) -> PosterPipeline:
         """Loads a pipeline from a preset name, a hub id, or a local folder.
@@ -188,6 +189,7 @@ class PosterPipeline:
             local_files_only: Never touch the network.
             device: Move the models there after loading (``"cuda"``, ``"cpu"``).
             speed: Opt-in speed-ups (:class:`SpeedOptions`).
+            ocr_engine: OCR engine for ``best_of`` (default: the data stage's default engine, loaded on first use).
             **kwargs: Passed to ``StableDiffusionControlNetPipeline.from_pretrained`` (e.g. ``safety_checker=None``,
                 ``variant="fp16"``).
 
@@ -226,7 +228,13 @@ class PosterPipeline:
                 )
             cn = ControlNetModel.from_pretrained(controlnet, torch_dtype=dtype, local_files_only=local_files_only)
             sd = StableDiffusionControlNetPipeline.from_pretrained(base, controlnet=cn, **load_kwargs)
-        pipe = cls(sd, planner=planner or config.planner, control=control or config.control, config=config)
+        pipe = cls(
+            sd,
+            planner=planner or config.planner,
+            control=control or config.control,
+            config=config,
+            ocr_engine=ocr_engine,
+        )
         if device is not None:
             pipe.to(device)
         if speed is not None:
