@@ -18,6 +18,7 @@ from collections.abc import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("textgen.cli", "render a layout JSON as a glyph image (black text on white)"),
     "generate": ("textgen.generate", "paint a poster for a prompt (plan layout, render glyph, ControlNet + SD)"),
+    "prep": ("data_prep.prep", "turn real images into (image, layout, caption) triples: OCR, captions, filters"),
     "synth": ("data_prep.synth", "write synthetic poster triples (image, layout, caption) with exact ground truth"),
     "evaluate": ("textgen.evaluate", "OCR legibility report (Sentence Acc, NED, Acc, LD, P/R/F) of images or prompts"),
     "train-controlnet": ("textgen.train_controlnet", "train a glyph ControlNet (from scratch: with its base)"),
