@@ -133,3 +133,9 @@ def text_blocks(
             continue
         blocks.append(_block(spec, lines))
     return tuple(blocks)
+
+
+def clear_caches() -> None:
+    """Forgets every measured text (benchmarks time cold planning with it; fonts stay loaded)."""
+    for cached in (text_blocks, font_for, _line_ink):
+        cached.cache_clear()

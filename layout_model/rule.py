@@ -72,38 +72,48 @@ class RuleOptions:
                 raise ValueError(f"RuleOptions.{name} must be a range inside (0, 1], got {(lo, hi)}")
 
 
+@dataclass(frozen=True)
+class _Padding:
+    """Space between a block's ink and its box: ``px + rel * size`` on every side."""
+
+    px: float
+    rel: float
+
+    def box_size(self, block: TextBlock, size: float) -> tuple[float, float]:
+        pad = 2 * (self.px + self.rel * size)
+        return block.width * size + pad, block.height * size + pad
+
+    def size_for(self, block: TextBlock, max_w: float, max_h: float) -> float:
+        """The largest font size whose padded box fits ``max_w`` x ``max_h``."""
+        w = (max_w - 2 * self.px) / (block.width + 2 * self.rel)
+        h = (max_h - 2 * self.px) / (block.height + 2 * self.rel)
+        return max(1e-3, min(w, h))
+
+
 @dataclass
 class _Item:
     text: str
     block: TextBlock
     size: float  # font size in px
 
-    @property
-    def width(self) -> float:
-        return self.block.width * self.size
 
-    @property
-    def height(self) -> float:
-        return self.block.height * self.size
-
-
-def _best_block(blocks: Sequence[TextBlock], max_w: float, max_h: float) -> tuple[TextBlock, float]:
+def _best_block(blocks: Sequence[TextBlock], max_w: float, max_h: float, pad: _Padding) -> tuple[TextBlock, float]:
     """The line breaking that allows the largest size in ``max_w`` x ``max_h``; more lines only if clearly larger."""
-    best, best_size = blocks[0], blocks[0].size_for(max_w, max_h)
+    best, best_size = blocks[0], pad.size_for(blocks[0], max_w, max_h)
     for block in blocks[1:]:
-        size = block.size_for(max_w, max_h)
+        size = pad.size_for(block, max_w, max_h)
         if size > best_size * 1.1:
             best, best_size = block, size
     return best, best_size
 
 
-def _fewest_lines(blocks: Sequence[TextBlock], size: float, max_w: float) -> tuple[TextBlock, float]:
+def _fewest_lines(blocks: Sequence[TextBlock], size: float, max_w: float, pad: _Padding) -> tuple[TextBlock, float]:
     """The fewest lines on which the text fits ``max_w`` at ``size``; else the breaking that fits it largest."""
     for block in blocks:
-        if block.width * size <= max_w:
+        if pad.box_size(block, size)[0] <= max_w:
             return block, size
     block = min(blocks, key=lambda b: b.width)
-    return block, max_w / block.width
+    return block, pad.size_for(block, max_w, float("inf"))
 
 
 def _overlaps(a: PixelBox, b: PixelBox, gap: float = 0.0) -> bool:
@@ -182,35 +192,42 @@ class RulePlanner:
         free_w, free_h = width - 2 * margin, height - 2 * margin
         gap = o.gap * short
         min_font = o.min_font * short
+        pad = self._padding(short)
 
         # 1. Sizes: the title first, then subtitles relative to it.
-        items = self._size_items(texts, free_w, free_h, title_frac, ratio, min_font)
-
-        # 2. Fit the column into the free height: shrink every size (and the gaps) by one factor.
+        items = self._size_items(texts, free_w, free_h, title_frac, ratio, min_font, pad)
         gaps = [gap * (title_gap_factor if i == 0 else 1.0) for i in range(len(items) - 1)]
-        pads = [self._pad(it.size) for it in items]
-        total = sum(it.height for it in items) + sum(gaps) + 2 * sum(pads)
+
+        # 2. Fit the column into the free height: shrink every size and gap by one factor (the constant part
+        # of the padding stays, unless the canvas is too small even for that).
+        def column_height() -> float:
+            return sum(pad.box_size(it.block, it.size)[1] for it in items) + sum(gaps)
+
+        total = column_height()
         if total > free_h:
-            scale = free_h / total * 0.999
+            fixed = 2 * pad.px * len(items)
+            if fixed >= free_h:
+                pad, fixed = _Padding(0.0, pad.rel), 0.0
+            scale = (free_h - fixed) / (column_height() - fixed) * 0.999
             for it in items:
                 it.size *= scale
             gaps = [g * scale for g in gaps]
-            pads = [self._pad(it.size) for it in items]
-            total = sum(it.height for it in items) + sum(gaps) + 2 * sum(pads)
+            total = column_height()
 
         # 3. Position: vertically by style and anchor, horizontally by alignment.
+        heights = [pad.box_size(it.block, it.size)[1] for it in items]
         if style == "top-bottom" and len(items) > 1:
             # Title at the top, the rest at the bottom, the slack between them.
-            tops = self._stack_tops(items, gaps, pads, margin)
+            tops = _stack_tops(heights, gaps, margin)
             slack = max(0.0, free_h - total)
             tops = [t if i == 0 else t + slack for i, t in enumerate(tops)]
         else:
-            tops = self._stack_tops(items, gaps, pads, margin + max(0.0, free_h - total) * anchor)
+            tops = _stack_tops(heights, gaps, margin + max(0.0, free_h - total) * anchor)
         align = {"left": 0.0, "right": 1.0}.get(style, 0.5)
 
         boxes = []
-        for it, top, pad in zip(items, tops, pads):
-            w, h = it.width + 2 * pad, it.height + 2 * pad
+        for it, top in zip(items, tops):
+            w, h = pad.box_size(it.block, it.size)
             x0 = margin + (free_w - w) * align
             boxes.append(_to_textbox(it.text, (x0, top, x0 + w, top + h), width, height))
         return boxes
@@ -257,55 +274,51 @@ class RulePlanner:
         return Layout(width=width, height=height, boxes=tuple(boxes), caption=layout.caption)
 
     # -------------------------------------------------------------------------------------------- helpers
-    def _pad(self, size: float) -> float:
-        return 1.0 + self.options.padding * size
+    def _padding(self, short: float) -> _Padding:
+        # A pixel for anti-aliasing (the renderer also keeps 1 px inside each box), less on tiny canvases.
+        return _Padding(px=min(1.0, 0.01 * short), rel=self.options.padding)
 
     def _size_items(
-        self, texts: Sequence[str], free_w: float, free_h: float, title_frac: float, ratio: float, min_font: float
+        self,
+        texts: Sequence[str],
+        free_w: float,
+        free_h: float,
+        title_frac: float,
+        ratio: float,
+        min_font: float,
+        pad: _Padding,
     ) -> list[_Item]:
         o = self.options
         title_blocks = text_blocks(texts[0], max_lines=o.max_lines)
-        block, size = _best_block(title_blocks, free_w * title_frac, free_h * o.title_max_height)
+        block, size = _best_block(title_blocks, free_w * title_frac, free_h * o.title_max_height, pad)
         items = [_Item(texts[0], block, size)]
         for text in texts[1:]:
             # Smaller than the title, readable, and on as few lines as the width allows.
             wanted = min(max(size * ratio, min_font), size * 0.9)
-            sub_block, sub_size = _fewest_lines(text_blocks(text, max_lines=o.max_lines), wanted, free_w)
+            sub_block, sub_size = _fewest_lines(text_blocks(text, max_lines=o.max_lines), wanted, free_w, pad)
             items.append(_Item(text, sub_block, sub_size))
         return items
 
-    @staticmethod
-    def _stack_tops(items: Sequence[_Item], gaps: Sequence[float], pads: Sequence[float], top: float) -> list[float]:
-        tops = []
-        for i, (it, pad) in enumerate(zip(items, pads)):
-            tops.append(top)
-            top += it.height + 2 * pad + (gaps[i] if i < len(gaps) else 0.0)
-        return tops
-
-    def _box_at(self, block: TextBlock, size: float, x_align: float, top: float, width: int, margin: float):
-        pad = self._pad(size)
-        w, h = block.width * size + 2 * pad, block.height * size + 2 * pad
-        x0 = margin + (width - 2 * margin - w) * x_align
-        return (x0, top, x0 + w, top + h)
-
     def _free_spot(self, blocks, size, width, height, margin, gap, taken, aligns) -> PixelBox | None:
-        block, size = _fewest_lines(blocks, size, width - 2 * margin)
-        pad = self._pad(size)
-        h = block.height * size + 2 * pad
+        pad = self._padding(min(width, height))
+        block, size = _fewest_lines(blocks, size, width - 2 * margin, pad)
+        w, h = pad.box_size(block, size)
         step = max(1.0, height / 64)
         top = margin
         while top + h <= height - margin + 1e-6:
             for align in aligns:
-                box = self._box_at(block, size, align, top, width, margin)
-                if box[0] >= -1e-6 and box[2] <= width + 1e-6 and not any(_overlaps(box, t, gap) for t in taken):
+                x0 = margin + (width - 2 * margin - w) * align
+                box = (x0, top, x0 + w, top + h)
+                if not any(_overlaps(box, t, gap) for t in taken):
                     return box
             top += step
         return None
 
     def _least_overlap(self, blocks, size, width, height, taken) -> PixelBox:
-        block, size = _fewest_lines(blocks, size, width)
-        pad = self._pad(size)
-        w, h = min(width, block.width * size + 2 * pad), min(height, block.height * size + 2 * pad)
+        pad = self._padding(min(width, height))
+        block, size = _fewest_lines(blocks, size, width, pad)
+        w, h = pad.box_size(block, size)
+        w, h = min(width, w), min(height, h)
         best, best_area = (0.0, 0.0, w, h), float("inf")
         steps = 16
         for j in range(steps + 1):
@@ -316,6 +329,14 @@ class RulePlanner:
                 if area < best_area:
                     best, best_area = box, area
         return best
+
+
+def _stack_tops(heights: Sequence[float], gaps: Sequence[float], top: float) -> list[float]:
+    tops = []
+    for i, h in enumerate(heights):
+        tops.append(top)
+        top += h + (gaps[i] if i < len(gaps) else 0.0)
+    return tops
 
 
 def _intersection(a: PixelBox, b: PixelBox) -> float:
