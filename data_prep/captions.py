@@ -32,7 +32,8 @@ class TrainingCaptionOptions:
 
     Args:
         template: Caption with words; ``{caption}`` and ``{words}`` are filled in.
-        word_template: One word/line of text; ``{text}`` is filled in.
+        word_template: One word/line of text; ``{text}`` is filled in (``'"*"'`` writes AnyText-style
+            placeholders instead of the words).
         separator: Between words.
         empty_caption: Stands in for ``{caption}`` when a sample has no caption.
         max_words: Most boxes named (reading order); ``None`` names all.
@@ -45,12 +46,8 @@ class TrainingCaptionOptions:
     max_words: int | None = None
 
     def validate(self) -> TrainingCaptionOptions:
-        for name, value, needed in (
-            ("template", self.template, "{words}"),
-            ("word_template", self.word_template, "{text}"),
-        ):
-            if needed not in value:
-                raise ValueError(f"training caption {name} {value!r} must contain {needed}")
+        if "{words}" not in self.template:
+            raise ValueError(f"training caption template {self.template!r} must contain {{words}}")
         try:
             self.template.format(caption="c", words="w")
             self.word_template.format(text="t")

@@ -128,13 +128,16 @@ class ShardTask:
         return f"{self.path}: rows {self.first_row}-{self.first_row + len(self.items) - 1}"
 
     def fingerprint(self) -> str:
-        """A digest of what this task reads; a rerun whose input changed under a finished shard is refused."""
+        """A digest of what this task reads; a rerun whose input changed under a finished shard is refused.
+
+        Folders and lists: the (relative) paths in the shard, so a moved input folder still resumes. Tars: the
+        file name and size.
+        """
         h = hashlib.sha1(self.kind.encode())
-        if self.kind == "webdataset":
-            st = os.stat(self.path) if self.path and os.path.exists(self.path) else None
-            h.update(f"{os.path.abspath(str(self.path))}|{st.st_size if st else -1}".encode())
-        else:
-            h.update(str(self.root).encode())
+        if self.kind == "webdataset":  # name and size: the input may move, a rewritten tar is caught
+            size = os.path.getsize(self.path) if self.path and os.path.exists(self.path) else -1
+            h.update(f"{os.path.basename(str(self.path))}|{size}".encode())
+        else:  # relative paths / list rows: the input folder may move
             for item in self.items:
                 h.update(b"\0" + item.encode("utf-8", "surrogateescape"))
         return h.hexdigest()[:16]
@@ -644,11 +647,12 @@ def decode_image(data: bytes, options: DecodeOptions | None = None) -> DecodedIm
     out = io.BytesIO()
     if fmt in ("JPEG", "MPO"):
         image.save(out, format="JPEG", quality=opts.jpeg_quality)
-        ext = "jpg"
-    else:
-        image.save(out, format="PNG")
-        ext = "png"
-    return DecodedImage(out.getvalue(), ext, image, transforms)
+        # JPEG is lossy: the OCR must see the pixels that are stored, so they are read back from the bytes
+        image = Image.open(io.BytesIO(out.getvalue()))
+        image.load()
+        return DecodedImage(out.getvalue(), "jpg", image, transforms)
+    image.save(out, format="PNG")
+    return DecodedImage(out.getvalue(), "png", image, transforms)
 
 
 def open_stored_image(data: bytes) -> Image.Image:

@@ -124,8 +124,14 @@ class PrepConfig:
         self.training_caption.validate()
         return self
 
+    @property
+    def engine_options(self) -> dict[str, Any]:
+        """The OCR engine's keyword arguments: one thread unless set (robust on shared machines, see FINDINGS)."""
+        return {"threads": 1, **self.ocr_options}
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["ocr_options"] = self.engine_options
         data["languages"] = list(self.languages)
         if data["filters"]["languages"] is not None:
             data["filters"]["languages"] = list(data["filters"]["languages"])
@@ -156,8 +162,7 @@ class OCRPrepStage:
     ) -> None:
         from data_prep.ocr import get_engine
 
-        options = {"threads": 1, **(engine_options or {})}
-        self.engine = get_engine(engine, languages=tuple(languages), **options)
+        self.engine = get_engine(engine, languages=tuple(languages), **(engine_options or {}))
         self.name = getattr(self.engine, "name", str(engine))
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
@@ -194,7 +199,7 @@ class PrepPipeline:
 
     def __init__(self, config: PrepConfig, keep_pixels: bool = True) -> None:
         self.decode = DecodeStage(config.decode, keep_pixels=keep_pixels)
-        self.ocr = OCRPrepStage(config.engine, config.languages, config.ocr_options)
+        self.ocr = OCRPrepStage(config.engine, config.languages, config.engine_options)
         self.filter = FilterStage(config.filters)
         self.caption = CaptionStage(config.captioner, config.training_caption)
 
@@ -410,7 +415,7 @@ def _run_ray(config: PrepConfig, tasks: list[ShardTask], ray: Any) -> list[tuple
         fn_constructor_kwargs={
             "engine": config.engine,
             "languages": tuple(config.languages),
-            "engine_options": dict(config.ocr_options),
+            "engine_options": config.engine_options,
         },
         batch_size=bs,
         compute=ray.data.ActorPoolStrategy(size=config.workers),

@@ -169,6 +169,64 @@ def rapid_engine():
     return get_engine("rapidocr", languages=("en",), threads=1)
 
 
+def write_synthetic_folder(folder: Path, n: int = 6, size: int = 256, seed: int = 11) -> list[str]:
+    """``n`` synthetic posters as PNG files (every other one with a ``.txt`` caption) and two corrupt files."""
+    from data_prep.synth import generate_synthetic
+
+    folder.mkdir(parents=True, exist_ok=True)
+    names = []
+    for i, (image, record) in enumerate(generate_synthetic(n, size=size, seed=seed)):
+        name = f"syn_{i:02d}.png"
+        image.save(folder / name)
+        if i % 2 == 0:
+            (folder / f"syn_{i:02d}.txt").write_text(record.caption or "", encoding="utf-8")
+        names.append(name)
+    (folder / "zz_empty.jpg").write_bytes(b"")
+    (folder / "zz_text.jpg").write_bytes(b"not an image")
+    return names + ["zz_empty.jpg", "zz_text.jpg"]
+
+
+@pytest.fixture(scope="session")
+def synthetic_job(tmp_path_factory):
+    """A small folder job (8 inputs, 4 shards of 2) run once with the local runner in this process.
+
+    Returns:
+        ``(input_folder, output_folder, summary)``; tests compare other runs (other runners, a killed and
+        resumed run) against this output, and must not modify it.
+    """
+    from data_prep.runners import PrepConfig, run_prep
+
+    root = tmp_path_factory.mktemp("synthetic_job")
+    write_synthetic_folder(root / "in")
+    summary = run_prep(PrepConfig(input=str(root / "in"), output=str(root / "out"), shard_size=2, progress=False))
+    return root / "in", root / "out", summary
+
+
+def shard_contents(out_dir: Path) -> dict[str, dict]:
+    """Key -> what a sample became: ``{"texts", "boxes", "caption", "training_caption", "path"}`` for written
+    triples, ``{"reason", "input"}`` for rejected inputs. Fails on a key that appears twice."""
+    import json
+
+    from data_prep.records import iter_triples
+
+    out: dict[str, dict] = {}
+    for triple in iter_triples(out_dir):
+        r = triple.record
+        assert r.key not in out, f"{r.key} written twice"
+        out[r.key] = {
+            "texts": r.layout.texts,
+            "boxes": [[round(v, 3) for v in b.box] for b in r.layout.boxes],
+            "caption": r.caption,
+            "training_caption": r.training_caption,
+            "path": r.source.get("path"),
+        }
+    for line in (out_dir / "rejected.jsonl").read_text(encoding="utf-8").splitlines():
+        entry = json.loads(line)
+        assert entry["key"] not in out, f"{entry['key']} both written and rejected, or rejected twice"
+        out[entry["key"]] = {"reason": entry["reason"], "input": Path(entry["input"]).name}
+    return out
+
+
 @pytest.fixture(scope="session")
 def kit():
     """The helpers above, for test modules (tests/data_prep is not a package, so they cannot import this file)."""
@@ -183,5 +241,7 @@ def kit():
         exif_rotated_jpeg=exif_rotated_jpeg,
         glyph_image=glyph_image,
         png_bomb=png_bomb,
+        shard_contents=shard_contents,
         write_awkward_inputs=write_awkward_inputs,
+        write_synthetic_folder=write_synthetic_folder,
     )
