@@ -1086,7 +1086,7 @@ class ControlNetTrainer:
         m.vae.to(acc.device, dtype=self.weight_dtype).eval()
         m.unet.to(acc.device, dtype=torch.float32 if self.train_unet else self.weight_dtype)
         m.text_encoder.to(acc.device, dtype=torch.float32 if self.train_text else self.weight_dtype)
-        m.controlnet.to(acc.device).train()
+        m.controlnet.to(acc.device, dtype=torch.float32).train()  # even when --controlnet was saved in fp16
         m.unet.train(self.train_unet)
         m.text_encoder.train(self.train_text)
         if optim.gradient_checkpointing:

@@ -168,8 +168,17 @@ def test_from_scratch_joint_training_resumes_exactly_and_saves_a_pipeline(data, 
         assert a.keys() == b.keys()
         assert all(torch.equal(a[k], b[k]) for k in a), part
 
-    init = build_stack(StackConfig(resolution=64), seed=0)["unet"].state_dict()
+    # What is saved is the EMA (kept in the last checkpoint), not the raw weights the optimizer left.
+    from safetensors.torch import load_file
+
     trained = _weights(split / "pipeline" / "unet")
+    state = load_file(str(split / "checkpoint-4" / "rank0_training_state.safetensors"))
+    assert all(torch.equal(state[f"ema.unet.{k}"], v) for k, v in trained.items())
+    raw = [load_file(str(f)) for f in sorted((split / "checkpoint-4").glob("model*.safetensors"))]
+    raw_unet = next(w for w in raw if w.keys() == trained.keys())
+    assert any(not torch.equal(raw_unet[k], trained[k]) for k in trained)
+
+    init = build_stack(StackConfig(resolution=64), seed=0)["unet"].state_dict()
     assert any(not torch.equal(init[k], trained[k]) for k in init)
 
     pipe = PosterPipeline.from_pretrained(split / "pipeline", planner=TinyPlanner(), local_files_only=True)
@@ -233,6 +242,17 @@ def test_bad_input_fails_with_a_clear_message(data, tmp_path, extra, error, mess
     extra = [e.replace("{tmp}", str(tmp_path)).replace("{empty}", str(empty)) for e in extra]
     with pytest.raises(error, match=message):
         tc.main(_args(data, tmp_path / "out", "--max_train_steps", "1") + extra)
+
+
+def test_8bit_adam_without_bitsandbytes_says_what_to_install(data, tmp_path):
+    try:
+        import bitsandbytes  # noqa: F401
+
+        pytest.skip("bitsandbytes is installed")
+    except ImportError:
+        pass
+    with pytest.raises(ImportError, match="pip install bitsandbytes"):
+        tc.main(_args(data, tmp_path / "out", "--init_config", TINY, "--train_unet", "--use_8bit_adam"))
 
 
 def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
