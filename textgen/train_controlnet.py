@@ -51,7 +51,8 @@ LR_SCHEDULES = ("constant", "constant_with_warmup", "cosine", "linear", "cosine_
 PRECISIONS = ("no", "fp16", "bf16")
 SAVE_DTYPES = ("fp32", "fp16", "bf16")
 STATE_NAME = "training_state.json"
-TENSORS_NAME = "training_state.safetensors"
+EMA_NAME = "ema.safetensors"
+RNG_NAME = "noise_rng_{rank}.safetensors"
 LOG_NAME = "train_log.jsonl"
 # Libraries a model_index.json may name for a component; anything else is refused (no arbitrary imports).
 _COMPONENT_LIBRARIES = ("diffusers", "transformers", "textgen.models")
@@ -1035,7 +1036,10 @@ class ControlNetTrainer:
         check_shards(self.shard_list)
 
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        # Several CPU processes (torchrun, or accelerate launch --cpu) train with gloo DDP only if asked for the CPU.
+        cpu_processes = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
         self.accelerator = Accelerator(
+            cpu=cpu_processes,
             gradient_accumulation_steps=optim.gradient_accumulation_steps,
             mixed_precision=run.mixed_precision,
             log_with=None if run.report_to == "none" else run.report_to,
@@ -1083,10 +1087,10 @@ class ControlNetTrainer:
         m.unet.requires_grad_(self.train_unet)
         m.text_encoder.requires_grad_(self.train_text)
         m.controlnet.requires_grad_(True)
-        m.vae.to(acc.device, dtype=self.weight_dtype).eval()
-        m.unet.to(acc.device, dtype=torch.float32 if self.train_unet else self.weight_dtype)
-        m.text_encoder.to(acc.device, dtype=torch.float32 if self.train_text else self.weight_dtype)
-        m.controlnet.to(acc.device, dtype=torch.float32).train()  # even when --controlnet was saved in fp16
+        _cast(m.vae.to(acc.device), self.weight_dtype).eval()
+        _cast(m.unet.to(acc.device), torch.float32 if self.train_unet else self.weight_dtype)
+        _cast(m.text_encoder.to(acc.device), torch.float32 if self.train_text else self.weight_dtype)
+        _cast(m.controlnet.to(acc.device), torch.float32).train()  # even when --controlnet was saved in fp16
         m.unet.train(self.train_unet)
         m.text_encoder.train(self.train_text)
         if optim.gradient_checkpointing:
@@ -1123,8 +1127,8 @@ class ControlNetTrainer:
             self.trainable[name] = net
         self.optimizer, self.lr_scheduler = prepared[len(names)], prepared[len(names) + 1]
 
-        self.ema: dict[str, Any] = {}
-        if optim.use_ema:
+        self.ema: dict[str, Any] = {}  # on the main process only: the others never validate or save
+        if optim.use_ema and acc.is_main_process:
             from diffusers.training_utils import EMAModel
 
             for name, net in self.trainable.items():
@@ -1358,8 +1362,11 @@ class ControlNetTrainer:
                 shutil.rmtree(stale)
         acc.wait_for_everyone()
         acc.save_state(str(path))
-        tensors = {f"noise_rng.{acc.process_index}": self.noise_rng.get_state()}
+        path.mkdir(parents=True, exist_ok=True)
+        rng = {"noise_rng": self.noise_rng.get_state().cpu()}
+        save_file(rng, str(path / RNG_NAME.format(rank=acc.process_index)))
         if acc.is_main_process:
+            tensors = {}
             state = {
                 "global_step": self.global_step,
                 "elapsed_seconds": self.elapsed,
@@ -1378,10 +1385,9 @@ class ControlNetTrainer:
                 ema_state = ema.state_dict()
                 ema_state.pop("shadow_params")
                 state["ema"][name] = ema_state
+            if tensors:
+                save_file({k: v.cpu().contiguous() for k, v in tensors.items()}, str(path / EMA_NAME))
             (path / STATE_NAME).write_text(json.dumps(state, indent=2) + "\n")
-        path.mkdir(parents=True, exist_ok=True)
-        tensors = {k: v.cpu().contiguous() for k, v in tensors.items()}
-        save_file(tensors, str(path / f"rank{acc.process_index}_{TENSORS_NAME}"))
         acc.wait_for_everyone()
         logger.info("saved checkpoint %s", path)
         return path
@@ -1397,10 +1403,14 @@ class ControlNetTrainer:
                 "use the same --train_unet/--train_text_encoder flags to resume"
             )
         acc.load_state(str(path))
-        tensors = load_file(str(path / f"rank{acc.process_index}_{TENSORS_NAME}"))
-        self.noise_rng.set_state(tensors[f"noise_rng.{acc.process_index}"])
+        rng = path / RNG_NAME.format(rank=acc.process_index)
+        if rng.is_file():
+            self.noise_rng.set_state(load_file(str(rng))["noise_rng"])
+        else:
+            logger.warning("%s: no %s; the noise sequence restarts", path, rng.name)
+        tensors = load_file(str(path / EMA_NAME)) if self.ema and (path / EMA_NAME).is_file() else {}
         for name, ema in self.ema.items():
-            if name not in state["ema"]:
+            if name not in state["ema"] or not tensors:
                 logger.warning("%s: no EMA of %s saved; the EMA restarts from the current weights", path, name)
                 continue
             names = [n for n, _ in acc.unwrap_model(self.trainable[name]).named_parameters()]

@@ -172,7 +172,7 @@ def test_from_scratch_joint_training_resumes_exactly_and_saves_a_pipeline(data, 
     from safetensors.torch import load_file
 
     trained = _weights(split / "pipeline" / "unet")
-    state = load_file(str(split / "checkpoint-4" / "rank0_training_state.safetensors"))
+    state = load_file(str(split / "checkpoint-4" / "ema.safetensors"))
     assert all(torch.equal(state[f"ema.unet.{k}"], v) for k, v in trained.items())
     raw = [load_file(str(f)) for f in sorted((split / "checkpoint-4").glob("model*.safetensors"))]
     raw_unet = next(w for w in raw if w.keys() == trained.keys())
@@ -446,3 +446,36 @@ def test_parse_args_groups_options_and_accepts_dashes():
     assert args.model.stack_config() == StackConfig(resolution=64)
     assert args.model.train_unet and not args.model.train_text_encoder
     assert args.optim.train_batch_size == 4 and args.run.mixed_precision == "no"
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_train_with_ddp_and_resume_exactly(data, tmp_path):
+    """torchrun with 2 CPU processes (gloo DDP): each reads its own share; stop + resume == uninterrupted."""
+    import os
+    import subprocess
+    import sys
+
+    def launch(out, steps, *extra):
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "textgen.train_controlnet",
+        ]
+        cmd += _args(data, out, "--init_config", TINY, "--train_unet", "--train_text_encoder", "--use_ema")
+        cmd += ["--max_train_steps", str(steps), "--checkpointing_steps", "2", "--dataloader_num_workers", "1", *extra]
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        subprocess.run(cmd, check=True, env=env, capture_output=True, timeout=600)
+
+    launch(tmp_path / "straight", 4)
+    launch(tmp_path / "split", 3)
+    launch(tmp_path / "split", 4, "--resume_from_checkpoint", "latest")
+    log = _log(tmp_path / "split")
+    assert [r["samples"] for r in log] == [4, 8, 12, 16]  # 2 processes x batch 2
+    assert [r["loss"] for r in log] == [r["loss"] for r in _log(tmp_path / "straight")]
+    for part in ("unet", "controlnet", "text_encoder"):
+        a, b = _weights(tmp_path / "straight" / "pipeline" / part), _weights(tmp_path / "split" / "pipeline" / part)
+        assert all(torch.equal(a[k], b[k]) for k in a), part
