@@ -168,7 +168,7 @@ class LLMPlanner:
         *,
         trust_remote_code: bool = False,
         device: str | None = None,
-        torch_dtype: Any = None,
+        dtype: Any = None,
         local_files_only: bool = False,
         revision: str | None = None,
         generation: GenerationOptions | None = None,
@@ -182,7 +182,7 @@ class LLMPlanner:
             name_or_path: Model folder (a trained planner, a merged model, or a LoRA adapter folder) or hub id.
             trust_remote_code: Run the model repository's own code (off unless you trust it).
             device: ``"cpu"``, ``"cuda"``, ...; default CUDA when available.
-            torch_dtype: Weight dtype (default: full precision, as stored).
+            dtype: Weight dtype, e.g. ``torch.bfloat16`` (default: full precision).
             local_files_only: Never touch the network.
             revision: Hub revision.
             generation: Decoding settings.
@@ -209,9 +209,9 @@ class LLMPlanner:
                 from peft import AutoPeftModelForCausalLM
             except ImportError as err:
                 raise ImportError(f"{name} is a LoRA adapter: pip install 'textgen[train]' (peft)") from err
-            model = AutoPeftModelForCausalLM.from_pretrained(name, dtype=torch_dtype, use_safetensors=True, **kwargs)
+            model = AutoPeftModelForCausalLM.from_pretrained(name, dtype=dtype, use_safetensors=True, **kwargs)
         else:
-            model = AutoModelForCausalLM.from_pretrained(name, dtype=torch_dtype, use_safetensors=True, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype, use_safetensors=True, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(name, **kwargs)
         model.to(device).eval()
         if config is None:

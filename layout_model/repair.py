@@ -3,9 +3,10 @@
 :func:`repair_answer` reads the answer leniently (:func:`layout_model.td2.parse_answer`), then per line: orders
 swapped corners, clips to the canvas, drops boxes thinner than a grid cell, matches the keyword to a text the
 prompt asked for (exactly, ignoring case and spacing, or by close spelling), drops keywords the prompt did not
-ask for, duplicates, and boxes that mostly cover an earlier one. Texts the model left out are added in the free
-space by the rule planner. When the model placed too few of the texts itself, there is nothing worth
-repairing: the caller falls back to the rule planner, and the report says why.
+ask for, duplicates, boxes that mostly cover an earlier one (a slight overlap is trimmed off instead), and boxes
+too small to set their text legibly. Texts the model left out are added in the free space by the rule planner.
+When the model placed too few of the texts itself, there is nothing worth repairing: the caller falls back to
+the rule planner, and the report says why.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from layout_model.measure import text_blocks
 from layout_model.rule import RulePlanner
 from layout_model.td2 import parse_answer
 from textgen.layout import TD2_GRID, Layout, LayoutError, TextBox
@@ -29,15 +31,18 @@ class RepairOptions:
         fuzzy_threshold: Similarity (0-1, :class:`difflib.SequenceMatcher` ratio, case-insensitive) above which
             a misspelt keyword is taken for an expected text.
         max_overlap: A box whose overlap with an earlier one exceeds this fraction of the smaller box is
-            dropped, and its text re-placed in free space.
+            dropped, and its text re-placed in free space; a smaller overlap is trimmed off the later box.
         min_extent: Boxes narrower or lower than this (fraction of the canvas; default one grid cell) after
             clipping are dropped.
+        min_font: A box in which the text cannot be set at least this large (fraction of the canvas's shorter
+            side, in font size) is dropped and its text re-placed.
     """
 
     min_matched: float = 0.5
     fuzzy_threshold: float = 0.8
     max_overlap: float = 0.1
     min_extent: float = 1 / TD2_GRID
+    min_font: float = 0.02
 
 
 @dataclass
@@ -94,6 +99,27 @@ def _overlap_fraction(a: tuple[float, ...], b: tuple[float, ...]) -> float:
         return 0.0
     smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
     return iw * ih / smaller if smaller > 0 else 1.0
+
+
+def _trim(box: tuple[float, ...], others: Sequence[tuple[float, ...]]) -> tuple[float, ...] | None:
+    """``box`` with every overlap cut off, each time along the edge that keeps the most area."""
+    x0, y0, x1, y1 = box
+    for _ in range(len(others) + 1):
+        hit = next((o for o in others if min(x1, o[2]) > max(x0, o[0]) and min(y1, o[3]) > max(y0, o[1])), None)
+        if hit is None:
+            return (x0, y0, x1, y1)
+        options = [(hit[2], y0, x1, y1), (x0, y0, hit[0], y1), (x0, hit[3], x1, y1), (x0, y0, x1, hit[1])]
+        options = [c for c in options if c[2] > c[0] and c[3] > c[1]]
+        if not options:
+            return None
+        x0, y0, x1, y1 = max(options, key=lambda c: (c[2] - c[0]) * (c[3] - c[1]))
+    return None
+
+
+def _max_font_px(text: str, box: tuple[float, ...], width: int, height: int) -> float:
+    """The largest font size at which ``text`` (on its best number of lines) fits ``box`` on the canvas."""
+    w, h = (box[2] - box[0]) * width, (box[3] - box[1]) * height
+    return max(block.size_for(w, h) for block in text_blocks(text))
 
 
 def repair_answer(
@@ -168,11 +194,24 @@ def repair_answer(
         if x1 - x0 < opts.min_extent or y1 - y0 < opts.min_extent:
             report.repairs.append(f"{where}: dropped a box thinner than a grid cell")
             continue
-        # 3. Overlap with an earlier box: the earlier one wins, this text is re-placed below.
+        # 3. Overlap with an earlier box: the earlier one wins; a slight overlap is trimmed off, a large one
+        # sends this text to be re-placed below.
         box = (x0, y0, x1, y1)
         clash = next((b for b in kept if _overlap_fraction(box, b.box) > opts.max_overlap), None)
         if clash is not None:
             report.repairs.append(f"{where}: dropped, it covers the box of {clash.text!r}")
+            continue
+        trimmed = _trim(box, [b.box for b in kept])
+        if trimmed != box:
+            if trimmed is None or min(trimmed[2] - trimmed[0], trimmed[3] - trimmed[1]) < opts.min_extent:
+                report.repairs.append(f"{where}: dropped, nothing is left after trimming its overlaps")
+                continue
+            report.repairs.append(f"{where}: trimmed where it overlapped another box")
+            box = trimmed
+        # 4. Readability: the text must fit its box at a legible size.
+        size = _max_font_px(text, box, width, height)
+        if size < opts.min_font * min(width, height):
+            report.repairs.append(f"{where}: dropped, the text would be {size:.0f} px high in its box")
             continue
         kept.append(TextBox(text=text, box=box))
         taken.add(text)

@@ -331,6 +331,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, train_args: Trai
                 target_modules=targets if targets == "all-linear" else [t.strip() for t in targets.split(",")],
             ),
         )
+        if model_args.gradient_checkpointing:
+            model.enable_input_require_grads()  # frozen embeddings would cut the gradient through checkpoints
 
     rng = random.Random(train_args.seed)
     tokenized, too_long = [], 0
@@ -516,6 +518,7 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Parses ``argv`` and trains; returns the summary (see :func:`train`)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("accelerate").setLevel(logging.WARNING)  # one line per saved file is noise here
     return train(*parse_args(argv))
 
 

@@ -157,3 +157,11 @@ def test_load_planner_rule_and_objects():
     assert load_planner(rule) is rule
     layout = rule.plan('a "SALE" sign')
     assert overlapping_pairs(layout) == 0
+
+
+def test_keywords_the_tokenizer_cannot_spell_are_released_and_repaired(random_model, char_tokenizer):
+    planner = _planner(random_model, char_tokenizer, constrained=True)
+    outcome = planner.plan_outcomes(['a sign 「你好」 and "OK"'])[0]
+    layout = outcome.layout.validate()
+    assert sorted(layout.texts) == sorted(["你好", "OK"])
+    assert boxes_outside(layout) == 0 and overlapping_pairs(layout) == 0

@@ -164,3 +164,21 @@ def test_answer_is_correct_is_strict():
     assert not answer_is_correct("OPEN 3,2,1,4", ["OPEN"])  # swapped corners
     assert not answer_is_correct("OPEN 1,2,3,400", ["OPEN"])
     assert not answer_is_correct("OPEN 1,2,3,4\njunk", ["OPEN"])
+
+
+def test_slight_overlaps_are_trimmed_off_the_later_box():
+    layout, report = _repair("A 10,10,100,60\nB 98,10,125,60", ["A", "B"])
+    boxes = {b.text: b.box for b in layout.boxes}
+    assert boxes["A"] == (10 / 128, 10 / 128, 100 / 128, 60 / 128)
+    assert boxes["B"] == (100 / 128, 10 / 128, 125 / 128, 60 / 128)
+    assert overlapping_pairs(layout) == 0 and any("trimmed" in r for r in report.repairs)
+
+
+def test_boxes_too_small_for_their_text_are_re_placed():
+    # A long text squeezed into a 2x2 grid-cell box would be a few pixels high.
+    layout, report = _repair(
+        "SHORT 10,10,100,60\nA MUCH LONGER SUBTITLE 10,70,12,72", ["SHORT", "A MUCH LONGER SUBTITLE"]
+    )
+    assert any("would be" in r for r in report.repairs)
+    long_box = next(b for b in layout.boxes if b.text == "A MUCH LONGER SUBTITLE")
+    assert long_box.width > 0.2 and overlapping_pairs(layout) == 0
