@@ -447,7 +447,9 @@ def _read_tar(task: ShardTask) -> Iterator[RawSample]:
                 source["sidecar_error"] = f"{src_key}.json: {err}"
         if "txt" in files:
             caption = files["txt"].decode("utf-8", "replace").strip() or caption
-        ext = next((e for e in files if "." + e.rsplit(".", 1)[-1] in IMAGE_FILE_EXTENSIONS), None)
+        # "jpg" before compound names such as "mask.png" (extra images some datasets store beside the photo)
+        images = [e for e in files if "." + e.rsplit(".", 1)[-1] in IMAGE_FILE_EXTENSIONS]
+        ext = min(images, key=lambda e: ("." in e, images.index(e))) if images else None
         sample = RawSample(key, task.shard, index, b"", caption, source)
         if ext is None:
             sample.reject, sample.detail = "no_image", f"{tar_path}: {src_key} has no image ({sorted(files)})"

@@ -19,9 +19,11 @@ rerun redoes only the shards without stats. :func:`merge_rejected` then gathers 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import re
+import tarfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -51,6 +53,40 @@ def input_name(source: dict[str, Any], root: str | None = None) -> str:
     return os.path.join(root, path) if root and not os.path.isabs(path) else path
 
 
+class _TarSink:
+    """The part of ``webdataset.TarWriter`` that :func:`data_prep.records.write_triple` uses, on the standard
+    library alone: importing webdataset imports torch, seconds in every worker process of a job that needs
+    neither. Members are written as webdataset writes them (``key.ext`` in sorted order, read-only, fixed time).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "wb")  # noqa: SIM115  (closed in close())
+        self._tar = tarfile.open(fileobj=self._file, mode="w|")  # noqa: SIM115
+
+    def write(self, sample: dict[str, Any]) -> None:
+        key = sample["__key__"]
+        for name in sorted(sample):
+            if name.startswith("_"):
+                continue
+            data = sample[name]
+            data = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+            info = tarfile.TarInfo(f"{key}.{name}")
+            info.size, info.mtime, info.mode = len(data), _TAR_MTIME, 0o444
+            info.uname = info.gname = "bigdata"
+            self._tar.addfile(info, io.BytesIO(data))
+
+    def close(self, sync: bool = True) -> None:
+        if self._file.closed:
+            return
+        try:
+            self._tar.close()
+            self._file.flush()
+            if sync:
+                os.fsync(self._file.fileno())
+        finally:
+            self._file.close()
+
+
 class ShardWriter:
     """Writes one output shard; rows go in one at a time, :meth:`close` publishes it atomically.
 
@@ -62,8 +98,6 @@ class ShardWriter:
     """
 
     def __init__(self, out_dir: str | Path, shard: str, info: dict[str, Any] | None = None, root: str | None = None):
-        import webdataset as wds
-
         self.out_dir = Path(out_dir)
         self.shard = shard
         self.info = dict(info or {})
@@ -72,7 +106,7 @@ class ShardWriter:
         self.stats_path = self.out_dir / f"{shard}_stats.json"
         self.rejected_path = self.out_dir / f"{shard}_rejected.jsonl"
         self._tmp_tar = self.out_dir / f".{shard}.tar.partial"
-        self._tar = wds.TarWriter(str(self._tmp_tar), mtime=_TAR_MTIME)
+        self._tar = _TarSink(self._tmp_tar)
         self._rejected: list[str] = []
         self._keys: set[str] = set()
         self.inputs = 0
@@ -186,7 +220,7 @@ class ShardWriter:
         """Drops the unfinished shard (its temporary tar); nothing of it is published."""
         if not self._closed:
             with contextlib.suppress(Exception):  # the writer may be broken already; removing the file matters
-                self._tar.close()
+                self._tar.close(sync=False)
             self._closed = True
         self._tmp_tar.unlink(missing_ok=True)
 
