@@ -129,3 +129,15 @@ def test_merge_rejected_and_summarize_cover_finished_shards_only(tmp_path, kit):
     assert (totals["shards"], totals["inputs"], totals["written"], totals["rejected_total"]) == (2, 5, 2, 3)
     assert totals["rejected"] == {"empty_file": 1, "no_text": 1, "not_an_image": 1}
     unfinished.abort()
+
+
+def test_shards_read_back_with_webdataset(tmp_path, kit):
+    wds = pytest.importorskip("webdataset")
+    writer = ShardWriter(tmp_path, "00000")
+    for i in range(2):
+        writer.add(_row(kit, f"00000_{i:06d}", ext="jpg"))
+    writer.close()
+    samples = list(wds.WebDataset(str(tmp_path / "00000.tar"), shardshuffle=False))
+    assert [s["__key__"] for s in samples] == ["00000_000000", "00000_000001"]
+    assert all(set(s) >= {"jpg", "json"} for s in samples)
+    assert json.loads(samples[0]["json"])["layout"]["boxes"][0]["text"] == "OPEN"
