@@ -337,8 +337,8 @@ class LLMPlanner:
         return ids
 
     def _max_new_tokens(self, keywords: Sequence[Sequence[str] | None]) -> int:
-        # Each line costs its keyword (at worst a token per character) plus ~16 for " l,t,r,b\n".
-        longest = max((sum(len(k) + 16 for k in kws) for kws in keywords if kws), default=0)
+        # Each line costs its keyword (at worst a token per character) plus at most 17 for " 128,128,128,128\n".
+        longest = max((sum(len(k) + 18 for k in kws) for kws in keywords if kws), default=0)
         return min(self.config.max_new_tokens, longest + 8) if longest else self.config.max_new_tokens
 
     def _finish(self, prompt, expected, answer, instruction, width, height, seed) -> PlanOutcome:

@@ -118,8 +118,9 @@ def _trim(box: tuple[float, ...], others: Sequence[tuple[float, ...]]) -> tuple[
 
 def _max_font_px(text: str, box: tuple[float, ...], width: int, height: int) -> float:
     """The largest font size at which ``text`` (on its best number of lines) fits ``box`` on the canvas."""
-    w, h = (box[2] - box[0]) * width, (box[3] - box[1]) * height
-    return max(block.size_for(w, h) for block in text_blocks(text))
+    # The glyph renderer keeps a pixel free along every edge of a box.
+    w, h = (box[2] - box[0]) * width - 2, (box[3] - box[1]) * height - 2
+    return max(0.0, max(block.size_for(w, h) for block in text_blocks(text)))
 
 
 def repair_answer(

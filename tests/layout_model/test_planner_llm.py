@@ -165,3 +165,58 @@ def test_keywords_the_tokenizer_cannot_spell_are_released_and_repaired(random_mo
     layout = outcome.layout.validate()
     assert sorted(layout.texts) == sorted(["你好", "OK"])
     assert boxes_outside(layout) == 0 and overlapping_pairs(layout) == 0
+
+
+class ScriptedModel:
+    """Stands in for a causal LM: 'generates' the given answers, one per row."""
+
+    def __init__(self, tokenizer, answers):
+        import torch
+        from transformers import GenerationConfig
+
+        self.tokenizer, self.answers = tokenizer, list(answers)
+        self.generation_config = GenerationConfig(eos_token_id=tokenizer.eos_token_id)
+        self._param = torch.zeros(1)
+
+    def parameters(self):
+        yield self._param
+
+    def generate(self, input_ids, attention_mask, **kwargs):
+        import torch
+
+        rows = []
+        for row in input_ids.tolist():
+            answer = self.tokenizer(self.answers.pop(0), add_special_tokens=False)["input_ids"]
+            rows.append(row + answer + [self.tokenizer.eos_token_id])
+        width = max(len(r) for r in rows)
+        return torch.tensor([r + [self.tokenizer.pad_token_id] * (width - len(r)) for r in rows])
+
+
+MALFORMED = {
+    "garbage": "I think the layout should be nice :) ,,,, 12 34\n\n]]",
+    "partial line": "OPEN 10,20,1",
+    "out of range": "OPEN -40,300,20,900\nNOW 140,-5,3,60",
+    "missing keyword": "OPEN 10,10,118,50",
+    "unexpected and duplicated": "BANANA 1,2,3,4\nOPEN 10,10,60,40\nOPEN 70,10,118,40",
+    "empty": "",
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_model_outputs_never_break_planning(case, char_tokenizer):
+    prompt = 'a sign that says "OPEN" and "NOW"'
+    planner = LLMPlanner(
+        ScriptedModel(char_tokenizer, [MALFORMED[case]]),
+        char_tokenizer,
+        PlannerConfig(prompt_template=SHORT_TEMPLATE),
+        GenerationOptions(constrained=False),
+    )
+    outcome = planner.plan_outcomes([prompt], seed=4)[0]
+    layout = outcome.layout.validate()
+    assert sorted(layout.texts) == ["NOW", "OPEN"]
+    assert boxes_outside(layout) == 0 and overlapping_pairs(layout) == 0
+    assert outcome.report.raw == MALFORMED[case]
+    if case in ("garbage", "partial line", "empty"):
+        assert not outcome.used_model and outcome.layout == RulePlanner().plan(prompt, seed=4)
+    else:
+        assert outcome.used_model and outcome.report.repairs
