@@ -184,17 +184,30 @@ def iter_shard(path: str | Path) -> Iterator[Triple]:
         files = groups[key]
         if "json" not in files:
             continue  # e.g. a stray file; triples always carry their json
-        where = f"{path}: {key}"
-        try:
-            record = TripleRecord.from_dict(json.loads(files["json"]), source_name=where)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{where}.json: invalid JSON ({err.msg})") from err
-        ext = next((e for e in IMAGE_EXTENSIONS if e in files), None)
-        if ext is None:
-            raise ValueError(f"{where}: no image ({'/'.join(IMAGE_EXTENSIONS)}) beside the json")
-        image = Image.open(io.BytesIO(files[ext]))
+        record, image_bytes = decode_sample(files, where=f"{path}: {key}")
+        image = Image.open(io.BytesIO(image_bytes))
         image.load()
         yield Triple(record=record, image=image)
+
+
+def decode_sample(files: dict[str, bytes], where: str) -> tuple[TripleRecord, bytes]:
+    """Parses one stored sample: its ``json`` member and the bytes of its image member.
+
+    Args:
+        files: The sample's tar members by extension (``{"json": b"...", "png": b"..."}``).
+        where: Names the sample in errors (``"shard.tar: key"``).
+
+    Raises:
+        ValueError: naming the sample, for invalid JSON, a malformed record or a missing image.
+    """
+    try:
+        record = TripleRecord.from_dict(json.loads(files["json"]), source_name=where)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{where}.json: invalid JSON ({err.msg})") from err
+    ext = next((e for e in IMAGE_EXTENSIONS if e in files), None)
+    if ext is None:
+        raise ValueError(f"{where}: no image ({'/'.join(IMAGE_EXTENSIONS)}) beside the json")
+    return record, files[ext]
 
 
 def shard_paths(root: str | Path | Iterable[str | Path]) -> list[Path]:

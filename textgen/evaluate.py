@@ -126,14 +126,9 @@ class EvalOptions:
 
 # -------------------------------------------------------------------------------------------------- reading
 def _to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode == "RGB":
-        return image
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        canvas = Image.new("RGB", rgba.size, (255, 255, 255))
-        canvas.paste(rgba, mask=rgba.getchannel("A"))
-        return canvas
-    return image.convert("RGB")
+    from data_prep.ocr import to_rgb  # the OCR stage's conversion: alpha on white, 16-bit scaled
+
+    return to_rgb(image)
 
 
 def crop_box(image: Image.Image, box: Sequence[float], options: EvalOptions | None = None) -> Image.Image:

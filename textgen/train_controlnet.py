@@ -534,17 +534,10 @@ class GlyphTripleStream:
         import torch
         from PIL import Image
 
-        from data_prep.records import IMAGE_EXTENSIONS, Triple, TripleRecord
+        from data_prep.records import Triple, decode_sample
 
-        where = f"{shard}: {key}"
-        try:
-            record = TripleRecord.from_dict(json.loads(files["json"]), source_name=where)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{where}.json: invalid JSON ({err.msg})") from err
-        ext = next((e for e in IMAGE_EXTENSIONS if e in files), None)
-        if ext is None:
-            raise ValueError(f"{where}: no image ({'/'.join(IMAGE_EXTENSIONS)}) beside the json")
-        image = Image.open(io.BytesIO(files[ext])).convert("RGB")
+        record, image_bytes = decode_sample(files, where=f"{shard}: {key}")
+        image = Image.open(io.BytesIO(image_bytes)).convert("RGB")
         caption = "" if dropped else Triple(record=record, image=image).caption
         image, glyph = self.transform(image, record.layout)
         ids = self.tokenizer(
