@@ -1188,12 +1188,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _load_pipeline(args: argparse.Namespace, engine: Any = None) -> Any:
     import torch
 
-    from textgen.generate import default_model
+    from textgen.generate import resolve_model
     from textgen.pipeline import PosterPipeline
 
-    model = args.model or default_model()
-    if args.model is None and not (Path(model) / "model_index.json").is_file():
-        raise FileNotFoundError(f"no --model given and the shipped model is missing at {model}")
+    model = resolve_model(args.model)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     return PosterPipeline.from_pretrained(
         model,

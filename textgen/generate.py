@@ -43,15 +43,23 @@ def default_model() -> Path:
     return Path(__file__).parent / "weights" / "textgen-tiny"
 
 
+def resolve_model(model: str | None) -> str | Path:
+    """The model to load: ``model`` as given, or the shipped one (an error naming its path when it is missing)."""
+    if model is not None:
+        return model
+    shipped = default_model()
+    if not (shipped / "model_index.json").is_file():
+        raise CommandError(f"no model given and the shipped model is missing at {shipped}; pass --model")
+    return shipped
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from textgen.layout import Layout
     from textgen.pipeline import PosterPipeline, SpeedOptions
 
-    model = args.model or default_model()
-    if args.model is None and not (Path(model) / "model_index.json").is_file():
-        raise CommandError(f"no model given and the shipped model is missing at {model}; pass --model")
+    model = resolve_model(args.model)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     speed = SpeedOptions(dtype=args.dtype or "fp32", cpu_offload=args.cpu_offload)
     pipe = PosterPipeline.from_pretrained(
