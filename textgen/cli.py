@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train-controlnet": ("textgen.train_controlnet", "train a glyph ControlNet (from scratch: with its base)"),
     "layout": ("layout_model.cli", "plan a layout (text boxes) for a prompt with the rule or an LLM planner"),
     "train-planner": ("layout_model.train", "fine-tune a causal LM into a layout planner (caption -> boxes)"),
+    "ui": ("textgen.ui", "local web app: plan a layout, edit its boxes over the glyph preview, generate, download"),
 }
 
 EXIT_BAD_INPUT = 2
