@@ -1,25 +1,36 @@
 #!/usr/bin/env bash
 # textgen-tiny: the small text-painting model trained from scratch on CPU (see recipes/README.md).
-# Resumable: rerun the same command to continue from the latest checkpoint in $RUN.
-# Usage: DATA=data RUN=runs/tiny THREADS=2 bash recipes/train_tiny.sh
+# Resumable: rerun the same command to continue from the latest checkpoint in $RUN. When the run reaches $STEPS
+# (or is rerun with STEPS=<step of its latest checkpoint>) it validates and writes $RUN/pipeline, the folder
+# textgen ships as textgen/weights/textgen-tiny.
+# Usage: DATA=data RUN=runs/tiny THREADS=2 [STEPS=3000] bash recipes/train_tiny.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-data}
 RUN=${RUN:-runs/tiny}
 THREADS=${THREADS:-2}
+STEPS=${STEPS:-100000}
+# Sizes below are the shipped model's; the test suite shrinks them to run the recipe in seconds.
+STACK=${STACK:-recipes/tiny_stack.json}
+N_TRAIN=${N_TRAIN:-30000}
+N_VAL=${N_VAL:-64}
+BATCH=${BATCH:-16}
+CHECKPOINT_EVERY=${CHECKPOINT_EVERY:-100}
+VALIDATE_EVERY=${VALIDATE_EVERY:-250}
 
-# 1. Synthetic triples (seeded; a rerun skips finished shards): 30k for training, 64 held out for validation.
-textgen synth -o "$DATA/synth128" --n 30000 --size 128 --seed 1000 --mode simple
-textgen synth -o "$DATA/synth128_val" --n 64 --size 128 --seed 777777 --shard-size 64
+# 1. Synthetic triples (seeded; a rerun skips finished shards): training set and a held-out validation set.
+textgen synth -o "$DATA/synth128" --n "$N_TRAIN" --size 128 --seed 1000 --mode simple
+textgen synth -o "$DATA/synth128_val" --n "$N_VAL" --size 128 --seed 777777 --shard-size 64
 
 # 2. UNet + glyph ControlNet + character-level CLIP text encoder, trained jointly from scratch.
 OMP_NUM_THREADS="$THREADS" exec textgen train-controlnet \
-  --init_config recipes/tiny_stack.json --train_unet --train_text_encoder \
+  --init_config "$STACK" --train_unet --train_text_encoder \
   --train_shards "$DATA/synth128" --resolution 128 \
-  --train_batch_size 16 --learning_rate 1e-3 --lr_scheduler constant_with_warmup --lr_warmup_steps 100 \
+  --train_batch_size "$BATCH" --learning_rate 1e-3 --lr_scheduler constant_with_warmup --lr_warmup_steps 100 \
   --max_grad_norm 1 --use_ema --ema_decay 0.999 --caption_dropout 0.1 \
-  --output_dir "$RUN" --seed 0 --max_train_steps 100000 \
-  --checkpointing_steps 100 --checkpoints_total_limit 2 \
-  --validation_steps 500 --validation_shards "$DATA/synth128_val" --num_validation_samples 8 \
+  --output_dir "$RUN" --seed 0 --max_train_steps "$STEPS" \
+  --checkpointing_steps "$CHECKPOINT_EVERY" --checkpoints_total_limit 2 \
+  --validation_steps "$VALIDATE_EVERY" --validation_shards "$DATA/synth128_val" --num_validation_samples 8 \
+  --validation_inference_steps 10 --validation_guidance_scale 3 \
   --num_threads "$THREADS" --dataloader_num_workers 1 --mixed_precision no --report_to tensorboard \
-  --resume_from_checkpoint latest
+  --save_dtype fp16 --resume_from_checkpoint latest

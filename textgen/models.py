@@ -142,6 +142,11 @@ class StackConfig:
         prediction_type: ``"sample"`` (predict the clean latent; learns fast from scratch), ``"epsilon"`` or
             ``"v_prediction"``.
         norm_num_groups: GroupNorm groups in UNet and ControlNet.
+        vae_channels: Encoder/decoder channels of the small VAE (``space="vae"``).
+        controlnet_zero_init: Zero-initialise the ControlNet's output convolutions (the ControlNet paper's
+            choice, which protects a pretrained base from a random branch). With a base trained from scratch there
+            is nothing to protect, and the zero start keeps the glyph path silent for hundreds of steps; ``False``
+            gives those convolutions PyTorch's default random init so the glyph reaches the UNet from step 0.
     """
 
     resolution: int = 64
@@ -158,6 +163,7 @@ class StackConfig:
     prediction_type: str = "sample"
     norm_num_groups: int = 8
     vae_channels: tuple[int, ...] = field(default=(16, 32, 32))
+    controlnet_zero_init: bool = True
 
     def embedding_channels(self) -> tuple[int, ...]:
         if self.controlnet_embedding is not None:
@@ -218,6 +224,10 @@ def build_stack(config: StackConfig | None = None, seed: int = 0) -> dict[str, A
         norm_num_groups=cfg.norm_num_groups,
     )
     controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=cfg.embedding_channels())
+    if not cfg.controlnet_zero_init:
+        for conv in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]:
+            conv.reset_parameters()
+        controlnet.controlnet_cond_embedding.conv_out.reset_parameters()
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
             vocab_size=514,

@@ -185,7 +185,8 @@ class PosterPipeline:
                 one or a saved PosterPipeline folder (which holds its own).
             planner: ``"rule"`` (default), an LLM planner path/hub id, or a planner object.
             control: ``"glyph"`` or ``"canny"``; default from the preset or saved config, else ``"glyph"``.
-            torch_dtype: Load dtype (``torch.float16``, ``"fp16"``...); full precision by default.
+            torch_dtype: Load dtype (``torch.float16``, ``"fp16"``...); default: ``speed.dtype``, else fp32 (also
+                for weights saved in fp16).
             local_files_only: Never touch the network.
             device: Move the models there after loading (``"cuda"``, ``"cpu"``).
             speed: Opt-in speed-ups (:class:`SpeedOptions`).
@@ -201,7 +202,9 @@ class PosterPipeline:
 
         import textgen.models  # noqa: F401  (registers PixelUnshuffleAutoencoder for saved tiny models)
 
-        dtype = _torch_dtype(torch_dtype) if isinstance(torch_dtype, str) or torch_dtype is None else torch_dtype
+        if torch_dtype is None:  # full precision unless asked: fp16-saved weights would otherwise load mixed
+            torch_dtype = speed.dtype if speed is not None else "fp32"
+        dtype = _torch_dtype(torch_dtype)
         config = PipelineConfig()
         name = str(base)
         if name in PRESETS:

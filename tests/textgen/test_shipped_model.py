@@ -1,0 +1,103 @@
+"""The model shipped in the package (textgen/weights/textgen-tiny) and the recipe that trains it (issue 6)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from textgen.cli import main as cli_main
+from textgen.generate import default_model
+from textgen.pipeline import PosterPipeline
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = default_model()
+PROMPT = 'A poster that says "OPEN"'
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return PosterPipeline.from_pretrained(SHIPPED, local_files_only=True)
+
+
+def test_shipped_model_is_a_small_safetensors_folder_with_a_model_card():
+    files = [p for p in SHIPPED.rglob("*") if p.is_file()]
+    total = sum(p.stat().st_size for p in files)
+    assert total <= 50 * 2**20, f"shipped model is {total / 2**20:.1f} MB, the budget is 50 MB"
+    weights = [p for p in files if p.suffix in (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".pkl")]
+    assert weights and all(p.suffix == ".safetensors" for p in weights), weights
+    card = (SHIPPED / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "Sentence Accuracy" in card and "recipes/train_tiny.sh" in card
+
+
+def test_generates_one_image_at_its_resolution_offline(pipe):
+    out = pipe(PROMPT, num_inference_steps=4, seed=0, progress=False)
+    assert len(out.images) == 1 and out.images[0].size == (128, 128)
+    assert out.layout.texts == ["OPEN"]
+    assert np.asarray(out.images[0]).std() > 10, "a flat image: the model painted nothing"
+
+
+def test_fixed_seed_gives_the_same_image_and_another_seed_differs(pipe):
+    first = np.asarray(pipe(PROMPT, num_inference_steps=4, seed=7, progress=False).images[0], dtype=np.int16)
+    again = np.asarray(pipe(PROMPT, num_inference_steps=4, seed=7, progress=False).images[0], dtype=np.int16)
+    other = np.asarray(pipe(PROMPT, num_inference_steps=4, seed=8, progress=False).images[0], dtype=np.int16)
+    assert np.array_equal(first, again)
+    assert np.abs(first - other).mean() > 2
+
+
+def test_generate_uses_the_shipped_model_by_default(tmp_path, capsys):
+    out = tmp_path / "open.png"
+    assert cli_main(["generate", PROMPT, "-o", str(out), "--steps", "2", "--seed", "1"]) == 0
+    from PIL import Image
+
+    assert Image.open(out).size == (128, 128)
+    assert "'OPEN'" in capsys.readouterr().out
+
+
+def test_the_recipe_trains_a_loadable_model_from_scratch(tmp_path):
+    """recipes/train_tiny.sh end to end at tiny sizes: synth data, joint training from scratch, export, resume."""
+    stack = {
+        "resolution": 128,
+        "factor": 4,
+        "unet_channels": [16, 32],
+        "attention_head_dim": 8,
+        "norm_num_groups": 8,
+        "text_width": 32,
+        "max_text_length": 64,
+        "controlnet_zero_init": False,
+    }
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DATA": str(tmp_path / "data"),
+        "RUN": str(tmp_path / "run"),
+        "THREADS": "1",
+        "STEPS": "2",
+        "STACK": json.dumps(stack),
+        "N_TRAIN": "8",
+        "N_VAL": "2",
+        "BATCH": "2",
+        "CHECKPOINT_EVERY": "1",
+        "VALIDATE_EVERY": "0",
+    }
+    script = REPO / "recipes" / "train_tiny.sh"
+    done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2]
+    assert all(np.isfinite(r["loss"]) for r in log)
+
+    exported = PosterPipeline.from_pretrained(tmp_path / "run" / "pipeline", local_files_only=True)
+    assert exported.sd.unet.dtype.itemsize == 4  # saved in fp16, loaded in full precision
+    image = exported(PROMPT, num_inference_steps=2, seed=0, progress=False).images[0]
+    assert image.size == (128, 128)
+
+    # rerunning the same command resumes from the latest checkpoint instead of starting over
+    again = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resumed from" in again.stderr and "checkpoint-2" in again.stderr
