@@ -385,7 +385,7 @@ def _chromium() -> str | None:
 
 
 @pytest.mark.skipif(_chromium() is None, reason="no Chromium installed (Debian: apt-get install chromium)")
-def test_browser_plan_edit_drag_generate(tmp_path, tiny_model):
+def test_browser_plan_edit_drag_add_delete_generate(tmp_path, tiny_model):
     """A person's session in headless Chromium: plan, edit a box, drag one, generate with the shipped model."""
     from playwright.sync_api import expect, sync_playwright
 
@@ -443,6 +443,15 @@ def test_browser_plan_edit_drag_generate(tmp_path, tiny_model):
                     str(int(x0_before)) if x0_before.is_integer() else str(x0_before), timeout=15_000
                 )
                 assert float(page.locator('#tg-table [data-testid="cell-1-1"]').inner_text()) < x0_before
+
+                # Add a box, click it on the canvas to select it, delete it.
+                page.click("#tg-add")
+                expect(page.locator("#tg-canvas .tg-label")).to_have_text(["1. HOT", "2. FRESH BREAD", "3. TEXT"])
+                added = page.locator("#tg-canvas .tg-box").nth(2).bounding_box()
+                page.mouse.click(added["x"] + 8, added["y"] + 8)
+                expect(page.locator("#tg-status")).to_contain_text("box 3 selected")
+                page.click("#tg-delete")
+                expect(page.locator("#tg-canvas .tg-label")).to_have_text(["1. HOT", "2. FRESH BREAD"])
 
                 # Generate at 2 steps, best of 2: images appear with their OCR scores, and the downloads.
                 # (For the README's picture, TEXTGEN_UI_SCREENSHOT keeps the model's own number of steps.)

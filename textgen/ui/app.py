@@ -84,7 +84,7 @@ element.addEventListener('pointerdown', (e) => {
   const i = Number(box.dataset.index);
   const rect = stage().getBoundingClientRect();
   drag = { i, box, mode: e.target.classList.contains('tg-handle') ? 'resize' : 'move', x: e.clientX, y: e.clientY,
-           sx: v.w / rect.width, sy: v.h / rect.height, b0: v.boxes[i].slice(), b: v.boxes[i].slice() };
+           sx: v.w / rect.width, sy: v.h / rect.height, b0: v.boxes[i].slice(), b: null };
   box.setPointerCapture(e.pointerId);
   box.classList.add('tg-active');
   e.preventDefault();
@@ -110,7 +110,7 @@ const finish = () => {
   const d = drag;
   drag = null;
   d.box.classList.remove('tg-active');
-  const moved = d.b.some((x, k) => x !== Math.round(d.b0[k]));
+  const moved = d.b !== null && d.b.some((x, k) => x !== Math.round(d.b0[k]));  // a click selects, a drag moves
   if (moved) trigger('boxmove', { index: d.i, box: d.b });
   else trigger('boxselect', { index: d.i });
 };
