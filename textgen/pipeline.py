@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -362,6 +363,31 @@ class PosterPipeline:
         if layout is not None:
             layout.validate()
 
+    @contextmanager
+    def _glyph_input(self, glyph: Image.Image, scale: float) -> Iterator[None]:
+        """For a glyph-input UNet (``StackConfig.glyph_concat``): feeds it the glyph during the diffusers call.
+
+        The glyph's ink mask, times the ControlNet conditioning ``scale`` (0 blanks the whole glyph condition),
+        goes onto the latent grid; a standard UNet is left alone.
+        """
+        import numpy as np
+        import torch
+
+        from textgen.models import GlyphInputUNet, glyph_input_channels, glyph_to_latent_grid
+
+        unet = self.sd.unet
+        extra = glyph_input_channels(unet, self.sd.vae.config.latent_channels)
+        if extra <= 0:
+            yield
+            return
+        ink = 1.0 - np.asarray(glyph.convert("L"), dtype=np.float32) / 255.0
+        grid = glyph_to_latent_grid(torch.from_numpy(ink)[None, None] * scale, extra)
+        self.sd.__dict__["unet"] = GlyphInputUNet(unet, grid)  # plain attribute swap: no pipeline re-registration
+        try:
+            yield
+        finally:
+            self.sd.__dict__["unet"] = unet
+
     def __call__(
         self,
         prompt: str,
@@ -393,7 +419,8 @@ class PosterPipeline:
             num_images_per_prompt: Images to return (without ``best_of``).
             num_inference_steps: Denoising steps (default from the saved config).
             guidance_scale: Classifier-free guidance (default from the saved config).
-            controlnet_conditioning_scale: Strength of the glyph condition.
+            controlnet_conditioning_scale: Strength of the glyph condition (the ControlNet's residuals and, for a
+                glyph-input UNet, its glyph channels); 0 blanks the glyph (ablation).
             generator: A ``torch.Generator`` (or list) for reproducible results.
             seed: Shorthand for ``generator=torch.Generator().manual_seed(seed)``.
             height: Output height (default: the model's size).
@@ -434,20 +461,21 @@ class PosterPipeline:
         if generator is None and seed is not None:
             generator = torch.Generator(device="cpu").manual_seed(seed)
         self.sd.set_progress_bar_config(disable=not progress)
-        result = self.sd(
-            prompt=prompt,
-            image=control_image,
-            negative_prompt=negative_prompt,
-            num_images_per_prompt=num_images_per_prompt * best_of,
-            num_inference_steps=steps,
-            guidance_scale=guidance,
-            controlnet_conditioning_scale=controlnet_conditioning_scale,
-            generator=generator,
-            height=height,
-            width=width,
-            output_type="pil",
-            **sd_kwargs,
-        )
+        with self._glyph_input(glyph, controlnet_conditioning_scale):
+            result = self.sd(
+                prompt=prompt,
+                image=control_image,
+                negative_prompt=negative_prompt,
+                num_images_per_prompt=num_images_per_prompt * best_of,
+                num_inference_steps=steps,
+                guidance_scale=guidance,
+                controlnet_conditioning_scale=float(controlnet_conditioning_scale),
+                generator=generator,
+                height=height,
+                width=width,
+                output_type="pil",
+                **sd_kwargs,
+            )
         images = list(result.images)
 
         # 6. OCR-verified best-of-N: rank candidates by how well their text reads

@@ -1213,6 +1213,8 @@ class ControlNetTrainer:
         import torch
         import torch.nn.functional as F
 
+        from textgen.models import glyph_input_channels, glyph_to_latent_grid
+
         m, acc = self.models, self.accelerator
         device = acc.device
         pixels = batch["pixel_values"].to(device, non_blocking=True).to(self.weight_dtype) / 127.5 - 1.0
@@ -1235,8 +1237,12 @@ class ControlNetTrainer:
         down, mid = controlnet(
             noisy, timesteps, encoder_hidden_states=text.float(), controlnet_cond=cond, return_dict=False
         )
+        unet_input = noisy
+        extra = glyph_input_channels(acc.unwrap_model(unet), latents.shape[1])
+        if extra:  # a glyph-input UNet (StackConfig.glyph_concat): the ink mask rides along with the latent
+            unet_input = torch.cat([noisy, glyph_to_latent_grid(1.0 - cond[:, :1], extra)], dim=1)
         pred = unet(
-            noisy.to(unet_dtype),
+            unet_input.to(unet_dtype),
             timesteps,
             encoder_hidden_states=text.to(unet_dtype),
             down_block_additional_residuals=[r.to(unet_dtype) for r in down],

@@ -203,3 +203,23 @@ def test_plans_the_layout_from_the_prompt_with_the_rule_planner(sd):
     assert again.layout.texts == ["SALE"]
     none = pipe("a quiet landscape", num_inference_steps=2, seed=0, progress=False)
     assert none.layout.texts == [] and np.asarray(none.glyph).min() == 255
+
+
+def test_glyph_input_unet_sees_the_glyph_and_scale_zero_blanks_it():
+    """StackConfig(glyph_concat=True): the UNet takes the ink mask beside the latent (the shipped model's shape)."""
+    from diffusers import StableDiffusionControlNetPipeline
+
+    components = build_stack(StackConfig(resolution=64, glyph_concat=True), seed=0)
+    assert components["unet"].config.in_channels == 48 + 16  # latent + glyph space-to-depth by 4
+    assert components["controlnet"].config.in_channels == 48  # the ControlNet still takes the latent alone
+    sd = StableDiffusionControlNetPipeline(
+        **components, safety_checker=None, feature_extractor=None, image_encoder=None, requires_safety_checker=False
+    )
+    pipe = PosterPipeline(sd)  # its ControlNet is a zero-initialised no-op: only the UNet input carries the glyph
+    a = np.asarray(_call(pipe, layout=LAYOUT).images[0]).astype(int)
+    other = Layout(64, 64, (TextBox("SALE", (0.05, 0.3, 0.95, 0.7)),))
+    b = np.asarray(_call(pipe, layout=other).images[0]).astype(int)
+    blank = np.asarray(_call(pipe, layout=LAYOUT, controlnet_conditioning_scale=0).images[0]).astype(int)
+    assert np.abs(a - b).mean() > 0.5 and np.abs(a - blank).mean() > 0.5
+    assert pipe.sd.unet is components["unet"]  # the call's wrapper is gone afterwards
+    assert pipe.sd.unet.config.in_channels == 64

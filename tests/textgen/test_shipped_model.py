@@ -69,7 +69,7 @@ def test_the_recipe_trains_a_loadable_model_from_scratch(tmp_path):
         "norm_num_groups": 8,
         "text_width": 32,
         "max_text_length": 64,
-        "controlnet_zero_init": False,
+        "glyph_concat": True,
     }
     env = {
         **os.environ,
