@@ -4,12 +4,16 @@
 # (or is rerun with STEPS=<step of its latest checkpoint>) it validates and writes $RUN/pipeline, the folder
 # textgen ships as textgen/weights/textgen-tiny.
 # Usage: DATA=data RUN=runs/tiny THREADS=2 [STEPS=3000] bash recipes/train_tiny.sh
+# To continue from a saved model instead of from scratch (e.g. the shipped one on a fresh machine, where the run's
+# checkpoints are gone): FROM=textgen/weights/textgen-tiny RUN=runs/tiny-more bash recipes/train_tiny.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-data}
 RUN=${RUN:-runs/tiny}
 THREADS=${THREADS:-2}
 STEPS=${STEPS:-100000}
+FROM=${FROM:-}
+TEXT_WEIGHT=${TEXT_WEIGHT:-3}  # loss weight on the text cells: 1 + this (the shipped model: 0 to step 700, then 3)
 # Sizes below are the shipped model's; the test suite shrinks them to run the recipe in seconds.
 STACK=${STACK:-recipes/tiny_stack.json}
 N_TRAIN=${N_TRAIN:-30000}
@@ -22,12 +26,13 @@ VALIDATE_EVERY=${VALIDATE_EVERY:-250}
 textgen synth -o "$DATA/synth128" --n "$N_TRAIN" --size 128 --seed 1000 --mode simple
 textgen synth -o "$DATA/synth128_val" --n "$N_VAL" --size 128 --seed 777777 --shard-size 64
 
-# 2. UNet + glyph ControlNet + character-level CLIP text encoder, trained jointly from scratch.
+# 2. UNet + glyph ControlNet + character-level CLIP text encoder, trained jointly from scratch (or from $FROM).
+if [[ -n "$FROM" ]]; then START=(--pretrained_model "$FROM"); else START=(--init_config "$STACK"); fi
 OMP_NUM_THREADS="$THREADS" exec textgen train-controlnet \
-  --init_config "$STACK" --train_unet --train_text_encoder \
+  "${START[@]}" --train_unet --train_text_encoder \
   --train_shards "$DATA/synth128" --resolution 128 \
   --train_batch_size "$BATCH" --learning_rate 1e-3 --lr_scheduler constant_with_warmup --lr_warmup_steps 100 \
-  --max_grad_norm 1 --use_ema --ema_decay 0.999 --caption_dropout 0.1 \
+  --max_grad_norm 1 --use_ema --ema_decay 0.999 --caption_dropout 0.1 --text_loss_weight "$TEXT_WEIGHT" \
   --output_dir "$RUN" --seed 0 --max_train_steps "$STEPS" \
   --checkpointing_steps "$CHECKPOINT_EVERY" --checkpoints_total_limit 2 \
   --validation_steps "$VALIDATE_EVERY" --validation_shards "$DATA/synth128_val" --num_validation_samples 8 \

@@ -234,6 +234,7 @@ def _empty_shard(folder):
         (["--init_config", '{"resolution": 64, "colour": 1}', "--train_unet"], ValueError, "'colour'"),
         (["--init_config", TINY, "--train_unet", "--caption_dropout", "2"], ValueError, "caption_dropout"),
         (["--init_config", "{not json", "--train_unet"], ValueError, "invalid JSON"),
+        (["--init_config", TINY, "--train_unet", "--text_loss_weight", "-1"], ValueError, "text_loss_weight"),
         (["--pretrained_model", "x", "--prediction_type", "epsilon"], ValueError, "needs --train_unet"),
     ],
 )
@@ -384,6 +385,29 @@ def test_min_snr_weights_agree_across_prediction_types(gamma):
         assert torch.allclose(weighted, expected, rtol=2e-3), kind
     with pytest.raises(ValueError, match="unknown prediction type"):
         tc.loss_target(scheduler, x0, noise, t, "noise")
+
+
+def test_text_region_weights_cover_the_ink_and_one_cell_around_it():
+    ink = torch.zeros(2, 1, 16, 16)
+    ink[0, 0, 5, 5] = 1.0  # one ink pixel in latent cell (1, 1) of a 4x4 grid
+    weights = tc.text_region_weights(ink, (4, 4), 3.0)
+    assert weights.shape == (2, 1, 4, 4)
+    expected = torch.ones(4, 4)
+    expected[0:3, 0:3] = 4.0  # the cell and its neighbours
+    assert torch.equal(weights[0, 0], expected)
+    assert torch.equal(weights[1, 0], torch.ones(4, 4))  # no text: plain MSE
+
+
+def test_text_loss_weight_raises_the_loss_on_text(data, tmp_path):
+    """Same seed, same first batch: weighting the text cells can only add to the loss (every glyph has ink)."""
+
+    def first_loss(out, *extra):
+        tc.main(_args(data, out, "--init_config", TINY, "--train_unet", "--max_train_steps", "1", *extra))
+        return _log(out)[0]["loss"]
+
+    plain = first_loss(tmp_path / "plain")
+    weighted = first_loss(tmp_path / "weighted", "--text_loss_weight", "4")
+    assert weighted > plain * 1.05
 
 
 def test_text_embedding_cache_encodes_each_caption_once():
