@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from textgen.cli import main as cli_main
 from textgen.generate import default_model
@@ -101,3 +103,14 @@ def test_the_recipe_trains_a_loadable_model_from_scratch(tmp_path):
     again = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resumed from" in again.stderr and "checkpoint-2" in again.stderr
+
+    # FROM= continues from a saved model (how training goes on where the run's checkpoints are gone)
+    more = {**env, "FROM": str(tmp_path / "run" / "pipeline"), "RUN": str(tmp_path / "more"), "STEPS": "1"}
+    cont = subprocess.run(["bash", str(script)], env=more, capture_output=True, text=True, timeout=600)
+    assert cont.returncode == 0, cont.stderr[-3000:]
+    assert "continuing from the glyph ControlNet" in cont.stderr
+    model_args = json.loads((tmp_path / "more" / "training_args.json").read_text())["model"]
+    assert model_args["pretrained_model"] == more["FROM"] and model_args["init_config"] is None
+    start = load_file(str(tmp_path / "run" / "pipeline" / "unet" / "diffusion_pytorch_model.safetensors"))
+    after = load_file(str(tmp_path / "more" / "pipeline" / "unet" / "diffusion_pytorch_model.safetensors"))
+    assert start.keys() == after.keys() and any(not torch.equal(start[k], after[k]) for k in start)
