@@ -13,7 +13,7 @@ RUN=${RUN:-runs/tiny}
 THREADS=${THREADS:-2}
 STEPS=${STEPS:-100000}
 FROM=${FROM:-}
-TEXT_WEIGHT=${TEXT_WEIGHT:-3}  # loss weight on the text cells: 1 + this (the shipped model: 0 to step 700, then 3)
+TEXT_WEIGHT=${TEXT_WEIGHT:-3}  # loss weight on the text cells: 1 + this (the shipped model: 0 for steps 1-800, then 3)
 # Sizes below are the shipped model's; the test suite shrinks them to run the recipe in seconds.
 STACK=${STACK:-recipes/tiny_stack.json}
 N_TRAIN=${N_TRAIN:-30000}
