@@ -1248,6 +1248,7 @@ class ControlNetTrainer:
         device = acc.device
         pixels = batch["pixel_values"].to(device, non_blocking=True).to(self.weight_dtype) / 127.5 - 1.0
         cond = batch["conditioning"].to(device, non_blocking=True).float().div(255.0)
+        ink = 1.0 - cond.unsqueeze(1)  # (B, 1, H, W), 1 on the text
         cond = cond.unsqueeze(1).expand(-1, 3, -1, -1)  # the glyph, black on white, in [0, 1]
         with torch.no_grad():
             latents = m.vae.encode(pixels).latent_dist.sample(generator=self.noise_rng) * m.vae.config.scaling_factor
@@ -1269,7 +1270,7 @@ class ControlNetTrainer:
         unet_input = noisy
         extra = glyph_input_channels(acc.unwrap_model(unet), latents.shape[1])
         if extra:  # a glyph-input UNet (StackConfig.glyph_concat): the ink mask rides along with the latent
-            unet_input = torch.cat([noisy, glyph_to_latent_grid(1.0 - cond[:, :1], extra)], dim=1)
+            unet_input = torch.cat([noisy, glyph_to_latent_grid(ink, extra)], dim=1)
         pred = unet(
             unet_input.to(unet_dtype),
             timesteps,
@@ -1284,7 +1285,7 @@ class ControlNetTrainer:
             return F.mse_loss(pred.float(), target.float())
         error = F.mse_loss(pred.float(), target.float(), reduction="none")
         if text_weight:
-            error = error * text_region_weights(1.0 - cond[:, :1], tuple(latents.shape[-2:]), text_weight)
+            error = error * text_region_weights(ink, tuple(latents.shape[-2:]), text_weight)
         per_sample = error.mean(dim=(1, 2, 3))
         if gamma is None:
             return per_sample.mean()
