@@ -6,6 +6,7 @@
 # Usage: DATA=data RUN=runs/tiny THREADS=2 [STEPS=3000] bash recipes/train_tiny.sh
 # To continue from a saved model instead of from scratch (e.g. the shipped one on a fresh machine, where the run's
 # checkpoints are gone): FROM=textgen/weights/textgen-tiny RUN=runs/tiny-more bash recipes/train_tiny.sh
+# A decaying learning rate over a planned number of steps: add LR_SCHEDULE=cosine STEPS=1300 (keep STEPS on resumes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-data}
@@ -13,6 +14,8 @@ RUN=${RUN:-runs/tiny}
 THREADS=${THREADS:-2}
 STEPS=${STEPS:-100000}
 FROM=${FROM:-}
+LR_SCHEDULE=${LR_SCHEDULE:-constant_with_warmup}  # e.g. cosine: decays to 0 at $STEPS (set STEPS to the planned end)
+SEED=${SEED:-0}  # training seed (data order, noise); a FROM= run can take a new one to see the data in a new order
 TEXT_WEIGHT=${TEXT_WEIGHT:-3}  # loss weight on the text cells: 1 + this (the shipped model: 0 for steps 1-800, then 3)
 # Sizes below are the shipped model's; the test suite shrinks them to run the recipe in seconds.
 STACK=${STACK:-recipes/tiny_stack.json}
@@ -31,9 +34,9 @@ if [[ -n "$FROM" ]]; then START=(--pretrained_model "$FROM"); else START=(--init
 OMP_NUM_THREADS="$THREADS" exec textgen train-controlnet \
   "${START[@]}" --train_unet --train_text_encoder \
   --train_shards "$DATA/synth128" --resolution 128 \
-  --train_batch_size "$BATCH" --learning_rate 1e-3 --lr_scheduler constant_with_warmup --lr_warmup_steps 100 \
+  --train_batch_size "$BATCH" --learning_rate 1e-3 --lr_scheduler "$LR_SCHEDULE" --lr_warmup_steps 100 \
   --max_grad_norm 1 --use_ema --ema_decay 0.999 --caption_dropout 0.1 --text_loss_weight "$TEXT_WEIGHT" \
-  --output_dir "$RUN" --seed 0 --max_train_steps "$STEPS" \
+  --output_dir "$RUN" --seed "$SEED" --max_train_steps "$STEPS" \
   --checkpointing_steps "$CHECKPOINT_EVERY" --checkpoints_total_limit 2 \
   --validation_steps "$VALIDATE_EVERY" --validation_shards "$DATA/synth128_val" --num_validation_samples 8 \
   --validation_inference_steps 10 --validation_guidance_scale 3 \

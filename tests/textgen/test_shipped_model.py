@@ -104,14 +104,23 @@ def test_the_recipe_trains_a_loadable_model_from_scratch(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resumed from" in again.stderr and "checkpoint-2" in again.stderr
 
-    # FROM= continues from a saved model (how training goes on where the run's checkpoints are gone)
+    # FROM= continues from a saved model (how training goes on where the run's checkpoints are gone), here with the
+    # decaying schedule and new data order the shipped model's last stage used
     # (2 steps: the warm-up's first update has learning rate 0)
-    more = {**env, "FROM": str(tmp_path / "run" / "pipeline"), "RUN": str(tmp_path / "more"), "STEPS": "2"}
+    more = {
+        **env,
+        "FROM": str(tmp_path / "run" / "pipeline"),
+        "RUN": str(tmp_path / "more"),
+        "STEPS": "2",
+        "LR_SCHEDULE": "cosine",
+        "SEED": "1",
+    }
     cont = subprocess.run(["bash", str(script)], env=more, capture_output=True, text=True, timeout=600)
     assert cont.returncode == 0, cont.stderr[-3000:]
     assert "continuing from the glyph ControlNet" in cont.stderr
-    model_args = json.loads((tmp_path / "more" / "training_args.json").read_text())["model"]
-    assert model_args["pretrained_model"] == more["FROM"] and model_args["init_config"] is None
+    more_args = json.loads((tmp_path / "more" / "training_args.json").read_text())
+    assert more_args["model"]["pretrained_model"] == more["FROM"] and more_args["model"]["init_config"] is None
+    assert more_args["optim"]["lr_scheduler"] == "cosine" and more_args["run"]["seed"] == 1
     start = load_file(str(tmp_path / "run" / "pipeline" / "unet" / "diffusion_pytorch_model.safetensors"))
     after = load_file(str(tmp_path / "more" / "pipeline" / "unet" / "diffusion_pytorch_model.safetensors"))
     assert start.keys() == after.keys() and any(not torch.equal(start[k], after[k]) for k in start)
