@@ -14,7 +14,10 @@ source allowed) and ``{key}.json``, a :class:`TripleRecord`::
       "source": {...}                              # where it came from: path, url, shard, synth params
     }
 
-Glyph images are never stored: they are rendered from ``layout`` when needed.
+Glyph images are rendered from ``layout`` when needed. Synthetic samples also carry ``{key}.mask.png``, the ink
+of their text exactly as drawn (white on black): the renderer's own fit of a box lands a few pixels inside it.
+
+A sample may carry further members (e.g. ``{key}.mask.png``) that readers pass through by extension.
 """
 
 from __future__ import annotations
@@ -144,12 +147,25 @@ class Triple:
         return self.record.training_caption or self.record.caption or ""
 
 
-def write_triple(tar: Any, record: TripleRecord, image_bytes: bytes, image_ext: str) -> None:
-    """Writes one triple with a ``webdataset.TarWriter`` (or anything with ``.write(dict)``)."""
+def write_triple(
+    tar: Any, record: TripleRecord, image_bytes: bytes, image_ext: str, extra: dict[str, bytes] | None = None
+) -> None:
+    """Writes one triple with a ``webdataset.TarWriter`` (or anything with ``.write(dict)``).
+
+    Args:
+        tar: The writer.
+        record: The JSON half.
+        image_bytes: The encoded image.
+        image_ext: Its extension (one of :data:`IMAGE_EXTENSIONS`).
+        extra: More members by extension, e.g. ``{"mask.png": ...}``.
+    """
     ext = image_ext.lower().lstrip(".")
     if ext not in IMAGE_EXTENSIONS:
         raise ValueError(f"{record.key}: image extension {ext!r} is not one of {IMAGE_EXTENSIONS}")
-    tar.write({"__key__": record.key, ext: image_bytes, "json": record.to_json().encode("utf-8")})
+    clash = set(extra or {}) & {ext, "json", "__key__"}
+    if clash:
+        raise ValueError(f"{record.key}: extra members {sorted(clash)} would overwrite the image or record")
+    tar.write({"__key__": record.key, ext: image_bytes, "json": record.to_json().encode("utf-8"), **(extra or {})})
 
 
 def encode_image(image: Image.Image, fmt: str = "png", quality: int = 95) -> bytes:

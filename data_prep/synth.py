@@ -7,11 +7,17 @@ optionally rotated. The layout box of each line is the axis-aligned extent of th
 glyph renderer, OCR and the image agree; the caption names the background, the font style and the text
 colours, and the training caption adds the words (``... that reads "OPEN" "24/7"``).
 
+Every sample also stores the exact ink it drew (``{key}.mask.png``, white text on black): the training glyph of
+a model that must paint its letters *on* the glyph's strokes. A glyph re-rendered from the layout box is fitted
+by the renderer's own size search and lands a few pixels inside the drawn text (measured in FINDINGS).
+
 Used for tests, for the OCR benchmark (``benchmarks/bench_ocr.py``) and to train the project's small models.
 The default ``"simple"`` mode draws 1-3 large words (cap height at least 11% of the canvas, 14 px at 128x128) so
-a small glyph-conditioned model can learn them; ``"poster"`` draws up to ``max_lines`` lines of 1-3 words.
+a small glyph-conditioned model can learn them; ``"easy"`` draws 1-3 bold upper-case words that fill most of the
+width on plain, gradient, striped or grainy backgrounds (the curriculum's first stage); ``"poster"`` draws up to
+``max_lines`` lines of 1-3 words.
 
-CLI: ``textgen synth -o OUT --n N --size 128|256|512 --seed S [--shard-size N] [--cjk] [--max-lines N]``.
+CLI: ``textgen synth -o OUT --n N --size 128|256|512 --seed S [--shard-size N] [--workers N] [--mode M]``.
 """
 
 from __future__ import annotations
@@ -88,7 +94,11 @@ FONT_WEIGHTS: dict[str, float] = {
 _ALL_CAPS_FONTS = {"bebas-neue"}  # draws lowercase as capitals: store the text as drawn
 _CJK_FONT = "noto-sans-cjk-sc"
 BACKGROUNDS = ("plain", "gradient", "noise", "stripes", "shapes")
-MODES = ("simple", "poster")
+MODES = ("simple", "easy", "poster")
+# "easy" mode: heavy faces only, no patterned backgrounds, words across most of the canvas
+_EASY_FONTS = {"noto-sans-bold": 3.0, "league-spartan": 2.0, "bebas-neue": 1.0}
+_EASY_BACKGROUNDS = ("plain", "gradient", "noise", "stripes")
+_EASY_WIDTH = (0.7, 0.9)  # the widest line spans this fraction of the canvas
 _TAR_MTIME = 946684800.0  # 2000-01-01: a fixed member time makes the same seed give the same shard bytes
 _KINDS = ("a poster", "a sign", "a flyer", "a banner", "a card")
 
@@ -99,7 +109,9 @@ class SynthOptions:
 
     Args:
         size: Canvas side in pixels (square).
-        mode: ``"simple"``: 1-3 words on 1-2 lines, large. ``"poster"``: 1-``max_lines`` lines of 1-3 words.
+        mode: ``"simple"``: 1-3 words on 1-2 lines, large. ``"easy"``: 1-3 bold upper-case words filling
+            70-90% of the width (fonts and backgrounds restricted, no rotation). ``"poster"``: 1-``max_lines``
+            lines of 1-3 words.
         max_lines: Most text lines in ``"poster"`` mode (1-4).
         cjk: Also draw Chinese words (in Noto Sans CJK SC) in about a third of the samples.
         fonts: Font names to draw with (default: the bundled Latin faces, weighted by :data:`FONT_WEIGHTS`).
@@ -156,12 +168,14 @@ class SynthSample:
     Args:
         image: The poster (RGB).
         background: The same canvas before any text was drawn.
+        mask: The ink of the text exactly as drawn, ``"L"``, 255 on the text (the aligned training glyph).
         record: The triple record (layout with one box per line, captions, generator parameters).
         words: Exact per-word ground truth: ``{"text", "polygon"}`` in pixels (rotated with the line).
     """
 
     image: Image.Image
     background: Image.Image
+    mask: Image.Image
     record: TripleRecord
     words: list[dict[str, Any]] = field(default_factory=list)
 
@@ -292,7 +306,7 @@ def _case(rng: np.random.Generator, word: str) -> str:
 
 def _pick_lines(rng: np.random.Generator, opts: SynthOptions, chinese: bool) -> list[str]:
     """Chooses the text of each line (words joined by spaces)."""
-    if opts.mode == "simple":
+    if opts.mode in ("simple", "easy"):
         n_words = int(rng.choice([1, 2, 3], p=[0.45, 0.4, 0.15]))
         n_lines = 1 if n_words == 1 else int(rng.choice([1, 2], p=[0.4, 0.6]))
     else:
@@ -306,8 +320,10 @@ def _pick_lines(rng: np.random.Generator, opts: SynthOptions, chinese: bool) -> 
             words.append(str(rng.choice(NUMBERS)))
         else:
             words.append(str(rng.choice(WORDS)))
-    upper = rng.random() < 0.6  # one case style per sample, as a designer would
+    upper = opts.mode == "easy" or rng.random() < 0.6  # one case style per sample, as a designer would
     words = [w.upper() if upper and w.isascii() else _case(rng, w) for w in words]
+    if opts.mode == "easy":
+        return words  # one word (or number) per line: each can be drawn large
     # Split the words over the lines, in order, at least one word per line.
     cuts = sorted(rng.choice(np.arange(1, n_words), size=n_lines - 1, replace=False)) if n_lines > 1 else []
     bounds = [0, *[int(c) for c in cuts], n_words]
@@ -385,9 +401,20 @@ def _fit_lines(
     # One cap height for the block, a little variation per line (titles are bigger than subtitles).
     cap = float(rng.uniform(opts.min_cap, opts.max_cap)) * size_px
     spec = available_fonts()[font_name]
+    easy_caps = []
+    if opts.mode == "easy":  # each line as large as lets it span the target width, within its share of the height
+        ref = get_font(spec, 100)
+        target = float(rng.uniform(*_EASY_WIDTH)) * size_px
+        share = 0.85 * size_px / (1.35 * len(texts))
+        for text in texts:
+            x0, _, x1, _ = ref.getbbox(text)
+            easy_caps.append(max(min_cap_px, min(share, cap_ratio * 100 * target / max(x1 - x0, 1.0))))
+        cap = max(easy_caps)
     lines = []
     for i, text in enumerate(texts):
         line_cap = max(min_cap_px, cap * (1.0 if i == 0 else float(rng.uniform(0.75, 1.0))))
+        if easy_caps:
+            line_cap = easy_caps[i]
         size = max(6, int(round(line_cap / cap_ratio)))
         while cap_height(font_name, size) < line_cap - 0.5:  # small sizes round the cap height down
             size += 1
@@ -423,9 +450,11 @@ def make_sample(seed: int, index: int, options: SynthOptions | None = None) -> S
     opts = (options or SynthOptions()).validate()
     rng = np.random.default_rng([int(seed), int(index)])
     size = opts.size
+    easy = opts.mode == "easy"
     # 1. Background and the text colours readable on it
     # (a mid-grey gradient or black with yellow squares leaves no palette colour readable on all of it: redraw)
-    kind = str(rng.choice(list(opts.backgrounds)))
+    kinds = [k for k in opts.backgrounds if k in _EASY_BACKGROUNDS] or list(_EASY_BACKGROUNDS) if easy else None
+    kind = str(rng.choice(kinds or list(opts.backgrounds)))
     for _ in range(20):
         background, bg_info = _background(rng, size, kind)
         if _readable(bg_info["rgb"], opts.min_contrast):
@@ -433,10 +462,13 @@ def make_sample(seed: int, index: int, options: SynthOptions | None = None) -> S
     colours = _text_colors(rng, bg_info["rgb"], opts.min_contrast)
 
     # 2. Font, words, size: retry until the text fits at a legible size (deterministic: same rng stream)
-    font_names = list(opts.fonts or FONT_WEIGHTS)
-    weights = np.asarray([FONT_WEIGHTS.get(n, 1.0) for n in font_names], dtype=np.float64)
-    chinese = opts.cjk and rng.random() < 0.35
+    table = _EASY_FONTS if easy else FONT_WEIGHTS
+    font_names = list(opts.fonts or table)
+    weights = np.asarray([table.get(n, 1.0) for n in font_names], dtype=np.float64)
+    chinese = opts.cjk and not easy and rng.random() < 0.35
     angle = float(rng.uniform(-opts.max_rotation, opts.max_rotation)) if rng.random() < opts.rotation_prob else 0.0
+    if easy:
+        angle = 0.0
     lines: list[_Line] | None = None
     for attempt in range(40):
         texts = _pick_lines(rng, opts, chinese)
@@ -468,6 +500,7 @@ def make_sample(seed: int, index: int, options: SynthOptions | None = None) -> S
     top = float(rng.uniform(margin, max(margin, size - margin - total)))
     align = str(rng.choice(["center", "left", "right"], p=[0.6, 0.2, 0.2]))
     image = background.copy()
+    ink = Image.new("L", (size, size), 0)
     boxes, words = [], []
     y = top
     for line in lines:
@@ -482,6 +515,7 @@ def make_sample(seed: int, index: int, options: SynthOptions | None = None) -> S
         px, py = int(round(x)), int(round(y))
         px, py = min(max(px, 0), size - w), min(max(py, 0), size - h)
         image.paste(PALETTE[line.color], (px, py, px + w, py + h), mask=line.mask)
+        ink.paste(255, (px, py, px + w, py + h), mask=line.mask)
         boxes.append(
             TextBox(
                 text=line.text,
@@ -528,7 +562,7 @@ def make_sample(seed: int, index: int, options: SynthOptions | None = None) -> S
         training_caption=training_caption,
         source=source,
     )
-    return SynthSample(image=image, background=background, record=record, words=words)
+    return SynthSample(image=image, background=background, mask=ink, record=record, words=words)
 
 
 def generate_synthetic(
@@ -554,6 +588,37 @@ def generate_synthetic(
         yield sample.image, sample.record
 
 
+def _write_shard(out: Path, shard: int, start: int, count: int, seed: int, opts: SynthOptions) -> dict[str, Any]:
+    """Writes shard ``shard`` (samples ``start`` .. ``start + count - 1``) and its stats; returns the stats."""
+    import webdataset as wds
+
+    name = f"{shard:05d}"
+    t0 = time.perf_counter()
+    tmp = out / f".{name}.tar.partial"
+    with wds.TarWriter(str(tmp), mtime=_TAR_MTIME) as tar:
+        for index in range(start, start + count):
+            sample = make_sample(seed, index, opts)
+            mask = {"mask.png": encode_image(sample.mask, "png")}
+            write_triple(tar, sample.record, encode_image(sample.image, "png"), "png", extra=mask)
+    os.replace(tmp, out / f"{name}.tar")
+    stats = {
+        "shard": name,
+        "inputs": count,
+        "written": count,
+        "rejected": {},
+        "seconds": round(time.perf_counter() - t0, 3),
+        "first_index": start,
+        "seed": int(seed),
+        "options": asdict(opts),
+    }
+    (out / f"{name}_stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+    return stats
+
+
+def _write_shard_star(job: tuple) -> dict[str, Any]:
+    return _write_shard(*job)
+
+
 def write_synthetic(
     out_dir: str | Path,
     n: int,
@@ -561,12 +626,14 @@ def write_synthetic(
     seed: int = 0,
     shard_size: int = 1000,
     progress: bool = False,
+    workers: int = 1,
     **options: Any,
 ) -> dict[str, Any]:
     """Writes ``n`` samples as webdataset shards ``{out_dir}/{shard:05d}.tar`` with ``{shard:05d}_stats.json``.
 
     Shards whose stats file exists are skipped, so an interrupted run can simply be run again (a shard is
-    written to a temporary name and renamed when complete).
+    written to a temporary name and renamed when complete). Samples depend only on ``(seed, index)``, so the
+    shards are the same bytes whatever the number of worker processes.
 
     Args:
         out_dir: Output folder (created).
@@ -575,54 +642,46 @@ def write_synthetic(
         seed: Stream seed.
         shard_size: Samples per shard.
         progress: Print one line per shard.
+        workers: Processes writing shards in parallel (1: in this process).
         **options: Further :class:`SynthOptions` fields.
 
     Returns:
         A summary: shards written and skipped, samples, seconds.
     """
-    import webdataset as wds
-
     if shard_size < 1:
         raise ValueError(f"shard_size must be >= 1, got {shard_size}")
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
     opts = SynthOptions(size=int(size), **options).validate()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = skipped = 0
     t_all = time.perf_counter()
+    jobs, skipped = [], 0
     for shard, start in enumerate(range(0, n, shard_size)):
-        name = f"{shard:05d}"
-        stats_path = out / f"{name}_stats.json"
-        if stats_path.exists():
+        if (out / f"{shard:05d}_stats.json").exists():
             skipped += 1
             continue
-        count = min(shard_size, n - start)
-        t0 = time.perf_counter()
-        tmp = out / f".{name}.tar.partial"
-        with wds.TarWriter(str(tmp), mtime=_TAR_MTIME) as tar:
-            for index in range(start, start + count):
-                sample = make_sample(seed, index, opts)
-                write_triple(tar, sample.record, encode_image(sample.image, "png"), "png")
-        os.replace(tmp, out / f"{name}.tar")
-        stats = {
-            "shard": name,
-            "inputs": count,
-            "written": count,
-            "rejected": {},
-            "seconds": round(time.perf_counter() - t0, 3),
-            "first_index": start,
-            "seed": int(seed),
-            "options": asdict(opts),
-        }
-        stats_path.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
-        written += 1
+        jobs.append((out, shard, start, min(shard_size, n - start), int(seed), opts))
+
+    def report(stats: dict[str, Any]) -> None:
         if progress:
-            print(f"shard {name}: {count} samples in {stats['seconds']:.1f} s", flush=True)
+            print(f"shard {stats['shard']}: {stats['inputs']} samples in {stats['seconds']:.1f} s", flush=True)
+
+    if workers == 1 or len(jobs) <= 1:
+        for job in jobs:
+            report(_write_shard(*job))
+    else:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+            for stats in pool.imap_unordered(_write_shard_star, jobs):
+                report(stats)
     return {
         "out_dir": str(out),
         "samples": n,
-        "shards_written": written,
+        "shards_written": len(jobs),
         "shards_skipped": skipped,
         "seconds": round(time.perf_counter() - t_all, 3),
     }
@@ -635,7 +694,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, choices=[128, 256, 512], default=256, help="canvas side (default 256)")
     parser.add_argument("--seed", type=int, default=0, help="stream seed (same seed, same bytes)")
     parser.add_argument("--shard-size", type=int, default=1000, help="samples per shard (default 1000)")
-    parser.add_argument("--mode", choices=MODES, default="simple", help="simple: 1-3 big words; poster: 1-4 lines")
+    parser.add_argument(
+        "--mode", choices=MODES, default="simple", help="simple: 1-3 big words; easy: bold words filling the width; "
+        "poster: 1-4 lines",
+    )  # fmt: skip
+    parser.add_argument("--workers", type=int, default=1, help="processes writing shards in parallel (default 1)")
     parser.add_argument("--max-lines", type=int, default=4, help="most lines in poster mode (1-4)")
     parser.add_argument("--cjk", action="store_true", help="also draw Chinese words (Noto Sans CJK)")
 
@@ -648,6 +711,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         shard_size=args.shard_size,
         progress=True,
+        workers=args.workers,
         mode=args.mode,
         max_lines=args.max_lines,
         cjk=args.cjk,

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("data_prep.synth", "write synthetic poster triples (image, layout, caption) with exact ground truth"),
     "evaluate": ("textgen.evaluate", "OCR legibility report (Sentence Acc, NED, Acc, LD, P/R/F) of images or prompts"),
     "train-controlnet": ("textgen.train_controlnet", "train a glyph ControlNet (from scratch: with its base)"),
+    "train-recognizer": ("textgen.train_recognizer", "train the small word recognizer (OCR loss, fast best-of-N)"),
     "layout": ("layout_model.cli", "plan a layout (text boxes) for a prompt with the rule or an LLM planner"),
     "train-planner": ("layout_model.train", "fine-tune a causal LM into a layout planner (caption -> boxes)"),
     "ui": ("textgen.ui", "local web app: plan a layout, edit its boxes over the glyph preview, generate, download"),

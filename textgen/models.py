@@ -152,6 +152,9 @@ class StackConfig:
             their mask). Trained from scratch, this direct path draws readable words within a few hundred CPU steps
             where the ControlNet alone had not started (recipes/README.md); the ControlNet stays and learns on top.
             :class:`textgen.pipeline.PosterPipeline` and the trainer detect such a UNet from its ``in_channels``.
+        controlnet: Build a glyph ControlNet beside the UNet. ``False`` (needs ``glyph_concat``) leaves the glyph to
+            the UNet's input alone: a third cheaper per step, and the study in recipes/README.md measures what the
+            ControlNet adds.
     """
 
     resolution: int = 64
@@ -170,6 +173,7 @@ class StackConfig:
     vae_channels: tuple[int, ...] = field(default=(16, 32, 32))
     controlnet_zero_init: bool = True
     glyph_concat: bool = False
+    controlnet: bool = True
 
     def embedding_channels(self) -> tuple[int, ...]:
         if self.controlnet_embedding is not None:
@@ -186,13 +190,18 @@ def build_stack(config: StackConfig | None = None, seed: int = 0) -> dict[str, A
         seed: Seed for the random initialisation.
 
     Returns:
-        A dict with keys ``unet``, ``controlnet``, ``vae``, ``text_encoder``, ``tokenizer``, ``scheduler`` —
-        the components of ``StableDiffusionControlNetPipeline``.
+        A dict with keys ``unet``, ``controlnet`` (``None`` when ``config.controlnet`` is off), ``vae``,
+        ``text_encoder``, ``tokenizer``, ``scheduler`` — the components of ``StableDiffusionControlNetPipeline``.
+
+    Raises:
+        ValueError: sizes that do not fit, or no glyph path at all (no ControlNet and no ``glyph_concat``).
     """
     from diffusers import AutoencoderKL, ControlNetModel, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     cfg = config or StackConfig()
+    if not cfg.controlnet and not cfg.glyph_concat:
+        raise ValueError("a stack without a ControlNet needs glyph_concat=True: the glyph must reach the UNet somehow")
     if cfg.resolution % cfg.factor:
         raise ValueError(f"resolution {cfg.resolution} is not a multiple of the image-space factor {cfg.factor}")
     torch.manual_seed(seed)
@@ -229,8 +238,12 @@ def build_stack(config: StackConfig | None = None, seed: int = 0) -> dict[str, A
         attention_head_dim=cfg.attention_head_dim,
         norm_num_groups=cfg.norm_num_groups,
     )
-    controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=cfg.embedding_channels())
-    if not cfg.controlnet_zero_init:
+    controlnet = (
+        ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=cfg.embedding_channels())
+        if cfg.controlnet
+        else None
+    )
+    if controlnet is not None and not cfg.controlnet_zero_init:
         for conv in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]:
             conv.reset_parameters()
         controlnet.controlnet_cond_embedding.conv_out.reset_parameters()

@@ -2,7 +2,8 @@
 
 The pipeline owns no diffusion code: it plans where the words go, renders them as a glyph image, turns that
 into the control image its ControlNet was trained on, and hands everything to diffusers'
-``StableDiffusionControlNetPipeline``. What it adds on top is what a text-rendering user needs: the layout and
+``StableDiffusionControlNetPipeline`` (or, for a glyph-input UNet saved without a ControlNet, to
+``StableDiffusionPipeline``, the glyph riding on the UNet's input). What it adds on top is what a text-rendering user needs: the layout and
 glyph come back with the images, and ``best_of=N`` generates N candidates, reads each with OCR, and returns them
 best first with their scores.
 
@@ -119,6 +120,15 @@ class PipelineConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _saved_without_controlnet(folder: Path) -> bool:
+    """Whether a saved pipeline folder's ``model_index.json`` names no ControlNet (a glyph-input UNet alone)."""
+    index = folder / "model_index.json"
+    if not index.is_file():
+        return False
+    entry = json.loads(index.read_text()).get("controlnet")
+    return not entry or entry[0] is None
+
+
 def _torch_dtype(name: str | None):
     import torch
 
@@ -134,7 +144,8 @@ class PosterPipeline:
     """Prompt to poster with legible text.
 
     Args:
-        sd: A diffusers ``StableDiffusionControlNetPipeline`` (or any pipeline with the same call signature).
+        sd: A diffusers ``StableDiffusionControlNetPipeline`` (or any pipeline with the same call signature), or a
+            ``StableDiffusionPipeline`` whose UNet takes the glyph on its input (``StackConfig.glyph_concat``).
         planner: ``"rule"``, a path/hub id of an LLM planner, or a planner object with ``plan(...)``.
         control: ``"glyph"`` or ``"canny"``.
         config: Defaults saved with the pipeline (:class:`PipelineConfig`).
@@ -223,7 +234,13 @@ class PosterPipeline:
                 load_kwargs["controlnet"] = ControlNetModel.from_pretrained(
                     controlnet, torch_dtype=dtype, local_files_only=local_files_only
                 )
-            sd = StableDiffusionControlNetPipeline.from_pretrained(base, **load_kwargs)
+                sd = StableDiffusionControlNetPipeline.from_pretrained(base, **load_kwargs)
+            elif _saved_without_controlnet(Path(base)):
+                from diffusers import StableDiffusionPipeline
+
+                sd = StableDiffusionPipeline.from_pretrained(base, **load_kwargs)
+            else:
+                sd = StableDiffusionControlNetPipeline.from_pretrained(base, **load_kwargs)
         else:
             if controlnet is None:
                 raise ValueError(
@@ -266,7 +283,7 @@ class PosterPipeline:
         dtype = _torch_dtype(speed.dtype)
         if dtype is not None and dtype != torch.float32:
             self.sd.to(dtype=dtype)
-        nets = [self.sd.unet, self.sd.controlnet]
+        nets = [net for net in (self.sd.unet, self.controlnet) if net is not None]
         if speed.attention is not None:
             from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 
@@ -279,7 +296,8 @@ class PosterPipeline:
                 net.to(memory_format=torch.channels_last)
         if speed.compile:
             self.sd.unet = torch.compile(self.sd.unet)
-            self.sd.controlnet = torch.compile(self.sd.controlnet)
+            if self.controlnet is not None:
+                self.sd.controlnet = torch.compile(self.sd.controlnet)
         if speed.cpu_offload == "model":
             self.sd.enable_model_cpu_offload()
         elif speed.cpu_offload == "sequential":
@@ -289,6 +307,11 @@ class PosterPipeline:
         return self
 
     # ------------------------------------------------------------------------------------------ helpers
+    @property
+    def controlnet(self):
+        """The glyph (or canny) ControlNet, or ``None`` for a glyph-input UNet that works without one."""
+        return getattr(self.sd, "controlnet", None)
+
     @property
     def planner(self):
         if self._planner is None:
@@ -363,6 +386,11 @@ class PosterPipeline:
         if layout is not None:
             layout.validate()
 
+    def _glyph_channels(self) -> int:
+        from textgen.models import glyph_input_channels
+
+        return glyph_input_channels(self.sd.unet, self.sd.vae.config.latent_channels)
+
     @contextmanager
     def _glyph_input(self, glyph: Image.Image, scale: float) -> Iterator[None]:
         """For a glyph-input UNet (``StackConfig.glyph_concat``): feeds it the glyph during the diffusers call.
@@ -373,10 +401,10 @@ class PosterPipeline:
         import numpy as np
         import torch
 
-        from textgen.models import GlyphInputUNet, glyph_input_channels, glyph_to_latent_grid
+        from textgen.models import GlyphInputUNet, glyph_to_latent_grid
 
         unet = self.sd.unet
-        extra = glyph_input_channels(unet, self.sd.vae.config.latent_channels)
+        extra = self._glyph_channels()
         if extra <= 0:
             yield
             return
@@ -461,19 +489,26 @@ class PosterPipeline:
         if generator is None and seed is not None:
             generator = torch.Generator(device="cpu").manual_seed(seed)
         self.sd.set_progress_bar_config(disable=not progress)
+        control_kwargs = {}
+        if self.controlnet is not None:
+            control_kwargs = {
+                "image": control_image,
+                "controlnet_conditioning_scale": float(controlnet_conditioning_scale),
+            }
+        elif self._glyph_channels() <= 0:
+            raise ValueError("this pipeline has neither a ControlNet nor a glyph-input UNet: nothing sees the glyph")
         with self._glyph_input(glyph, controlnet_conditioning_scale):
             result = self.sd(
                 prompt=prompt,
-                image=control_image,
                 negative_prompt=negative_prompt,
                 num_images_per_prompt=num_images_per_prompt * best_of,
                 num_inference_steps=steps,
                 guidance_scale=guidance,
-                controlnet_conditioning_scale=float(controlnet_conditioning_scale),
                 generator=generator,
                 height=height,
                 width=width,
                 output_type="pil",
+                **control_kwargs,
                 **sd_kwargs,
             )
         images = list(result.images)

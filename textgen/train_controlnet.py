@@ -29,14 +29,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import io
 import json
 import logging
 import os
-import random
 import re
 import shutil
-import tarfile
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -44,7 +41,18 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from textgen.train_data import (
+    GLYPH_SOURCES,
+    GlyphTripleStream,
+    MemoryTriples,
+    _torch_iterable,
+    _worker_init,
+    check_captions,
+    check_shards,
+)
+
 logger = logging.getLogger(__name__)
+TIMESTEP_SAMPLING = ("uniform", "logit_normal")
 
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 LR_SCHEDULES = ("constant", "constant_with_warmup", "cosine", "linear", "cosine_with_restarts", "polynomial")
@@ -128,6 +136,13 @@ class DataArgs:
         validation_shards: Held-out shards whose first ``num_validation_samples`` layouts and captions are used.
         validation_layouts: A JSON list of ``{"prompt": ..., "layout": {...}}`` (or layouts with a caption).
         num_validation_samples: Layouts taken from ``validation_shards``.
+        glyph_source: ``render`` (the glyph drawn from each layout, as at inference) or ``mask`` (the sample's stored
+            ink, ``{key}.mask.png`` from ``textgen synth``: the condition lies exactly on the painted strokes).
+        in_memory: Decode the whole training set once into tensors on the training device and draw batches by
+            index (small sets: no DataLoader workers, no per-step decoding; what keeps a GPU busy).
+        curriculum_shards: A first-stage training set (e.g. ``textgen synth --mode easy``) used for the first
+            ``curriculum_steps`` steps (needs ``in_memory``).
+        curriculum_steps: Steps trained on ``curriculum_shards`` before ``train_shards`` take over.
     """
 
     train_shards: list[str] = field(default_factory=list)
@@ -138,10 +153,22 @@ class DataArgs:
     validation_shards: list[str] | None = None
     validation_layouts: str | None = None
     num_validation_samples: int = 4
+    glyph_source: str = "render"
+    in_memory: bool = False
+    curriculum_shards: list[str] | None = None
+    curriculum_steps: int = 0
 
     def validate(self) -> None:
         from data_prep.records import shard_paths
 
+        if self.glyph_source not in GLYPH_SOURCES:
+            raise ValueError(f"--glyph_source must be one of {GLYPH_SOURCES}, got {self.glyph_source!r}")
+        if self.curriculum_steps < 0 or bool(self.curriculum_shards) != bool(self.curriculum_steps):
+            raise ValueError("--curriculum_shards and --curriculum_steps (>= 1) go together")
+        if self.curriculum_shards:
+            if not self.in_memory:
+                raise ValueError("--curriculum_shards needs --in_memory")
+            shard_paths(self.curriculum_shards)
         if not self.train_shards:
             raise ValueError("--train_shards: give at least one folder of .tar shards or a .tar file")
         shard_paths(self.train_shards)  # FileNotFoundError naming the missing folder or file
@@ -185,6 +212,12 @@ class OptimArgs:
         prediction_type: Override the scheduler's prediction type (only when the UNet is trained).
         use_ema: Keep an exponential moving average of the trainable weights; the EMA weights are saved.
         ema_decay: Largest EMA decay (with warm-up, the decay grows towards it).
+        timestep_sampling: ``uniform`` over the training timesteps, or ``logit_normal`` (SD3's: t / T drawn as
+            the sigmoid of a standard normal, so mid noise levels are trained most).
+        ocr_loss_weight: Weight of the text-perceptual loss: each text line of the predicted clean image is cropped
+            and read by ``recognizer``; its CTC loss against the line's text, weighted by the signal fraction
+            ``alpha_bar(t)`` (low noise counts most), is added to the diffusion loss. 0 disables it.
+        recognizer: A :class:`textgen.recognizer.WordRecognizer` folder (``textgen train-recognizer``).
     """
 
     train_batch_size: int = 4
@@ -206,8 +239,19 @@ class OptimArgs:
     prediction_type: str | None = None
     use_ema: bool = False
     ema_decay: float = 0.9999
+    timestep_sampling: str = "uniform"
+    ocr_loss_weight: float = 0.0
+    recognizer: str | None = None
 
     def validate(self) -> None:
+        if self.timestep_sampling not in TIMESTEP_SAMPLING:
+            raise ValueError(f"--timestep_sampling must be one of {TIMESTEP_SAMPLING}, got {self.timestep_sampling!r}")
+        if self.ocr_loss_weight < 0:
+            raise ValueError(f"--ocr_loss_weight must be >= 0, got {self.ocr_loss_weight}")
+        if self.ocr_loss_weight and not self.recognizer:
+            raise ValueError("--ocr_loss_weight needs --recognizer FOLDER (train one with textgen train-recognizer)")
+        if self.recognizer and not Path(self.recognizer).is_dir():
+            raise FileNotFoundError(f"--recognizer {self.recognizer}: no such folder")
         if self.train_batch_size < 1 or self.gradient_accumulation_steps < 1:
             raise ValueError("--train_batch_size and --gradient_accumulation_steps must be >= 1")
         if self.learning_rate <= 0 or self.lr_warmup_steps < 0:
@@ -247,6 +291,8 @@ class RunArgs:
         allow_tf32: Allow TF32 matmuls on Ampere+ GPUs.
         save_dtype: dtype of the saved models.
         text_cache_size: Prompt embeddings kept when the text encoder is frozen (0 disables the cache).
+        max_train_seconds: Stop (checkpoint, validate, save) once this much training time has passed, even before
+            ``max_train_steps``: a wall-clock budget (``None``: no limit).
     """
 
     output_dir: str = "train-controlnet-out"
@@ -266,8 +312,11 @@ class RunArgs:
     allow_tf32: bool = False
     save_dtype: str = "fp32"
     text_cache_size: int = 1024
+    max_train_seconds: float | None = None
 
     def validate(self) -> None:
+        if self.max_train_seconds is not None and not self.max_train_seconds > 0:
+            raise ValueError(f"--max_train_seconds must be > 0, got {self.max_train_seconds}")
         if self.max_train_steps < 1:
             raise ValueError(f"--max_train_steps must be >= 1, got {self.max_train_steps}")
         if self.mixed_precision not in PRECISIONS:
@@ -348,6 +397,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _flag(d, "validation_shards", nargs="+", help="held-out shards: their first layouts and captions validate")
     _flag(d, "validation_layouts", help='JSON list of {"prompt": ..., "layout": {...}} to validate on')
     _flag(d, "num_validation_samples", type=int, default=4, help="layouts taken from --validation_shards (4)")
+    _flag(d, "glyph_source", choices=GLYPH_SOURCES, default="render", help="glyph from the layout or stored ink")
+    _flag(d, "in_memory", action="store_true", help="decode the training set once into tensors on the device")
+    _flag(d, "curriculum_shards", nargs="+", help="first-stage shards for --curriculum_steps (needs --in_memory)")
+    _flag(d, "curriculum_steps", type=int, default=0, help="steps on --curriculum_shards first (0)")
 
     o = parser.add_argument_group("optimisation")
     _flag(o, "train_batch_size", type=int, default=4, help="samples per device per micro-batch (4)")
@@ -372,6 +425,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _flag(o, "prediction_type", choices=PREDICTION_TYPES, help="override the scheduler's (needs --train_unet)")
     _flag(o, "use_ema", action="store_true", help="EMA of the trainable weights; the EMA weights are saved")
     _flag(o, "ema_decay", type=float, default=0.9999, help="largest EMA decay, reached after warm-up (0.9999)")
+    _flag(o, "timestep_sampling", choices=TIMESTEP_SAMPLING, default="uniform", help="training timesteps (uniform)")
+    _flag(o, "ocr_loss_weight", type=float, default=0.0, help="text-perceptual (recognizer CTC) loss weight (0)")
+    _flag(o, "recognizer", help="textgen train-recognizer folder for --ocr_loss_weight")
 
     r = parser.add_argument_group("run")
     _flag(r, "output_dir", required=True, help="checkpoints, logs, validation images and trained models")
@@ -391,6 +447,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _flag(r, "allow_tf32", action="store_true", help="TF32 matmuls on Ampere+ GPUs")
     _flag(r, "save_dtype", choices=SAVE_DTYPES, default="fp32", help="dtype of the saved models (fp32)")
     _flag(r, "text_cache_size", type=int, default=1024, help="prompt embeddings cached when the encoder is frozen")
+    _flag(r, "max_train_seconds", type=float, help="wall-clock training budget: stop and save when spent")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -402,257 +459,6 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: Sequence[str] | None = None) -> TrainArgs:
     """Parses the command line into :class:`TrainArgs` (not yet validated)."""
     return TrainArgs.from_namespace(build_parser().parse_args(argv))
-
-
-# ==================================================================================================== data
-def _iter_raw(path: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """Yields ``(key, {ext: bytes})`` of a webdataset tar in stored order, without decoding anything."""
-    key, files = None, {}
-    with tarfile.open(path, mode="r|*") as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            name = member.name.rsplit("/", 1)[-1]
-            stem, _, ext = name.partition(".")
-            prefix = member.name[: len(member.name) - len(name)] + stem
-            if prefix != key:
-                if key is not None and "json" in files:
-                    yield key, files
-                key, files = prefix, {}
-            files[ext.lower()] = tar.extractfile(member).read()
-    if key is not None and "json" in files:
-        yield key, files
-
-
-def _shuffled(items: Iterator[Any], size: int, rng: random.Random) -> Iterator[Any]:
-    """Streaming shuffle: a buffer of ``size`` items, each output drawn uniformly from it."""
-    buffer: list[Any] = []
-    for item in items:
-        if len(buffer) < size:
-            buffer.append(item)
-            continue
-        index = rng.randrange(size)
-        yield buffer[index]
-        buffer[index] = item
-    rng.shuffle(buffer)  # only reached by finite streams
-    yield from buffer
-
-
-class GlyphTripleStream:
-    """An infinite, shuffled stream of training samples from triple shards (a torch ``IterableDataset``).
-
-    Every sample is ``{"pixel_values": uint8 (3, R, R), "conditioning": uint8 (R, R) glyph, black text on white,
-    "input_ids": (L,), "caption": str}``. The stream is a pure function of ``seed``, the process rank and the
-    worker layout, so a resumed run skips exactly the micro-batches it consumed (``start_batches``) and continues
-    with the ones the uninterrupted run would have seen (given the same batch size, workers and processes).
-
-    Data is split over processes and DataLoader workers by shard when there are at least as many shards as
-    ``processes x workers``, else by sample. Each epoch visits the shards in a new seeded order.
-
-    Args:
-        shards: Tar shard paths.
-        resolution: Output side in pixels; images are scaled (short side) and centre-cropped, and the glyph is
-            rendered at the scaled size and cropped the same way, so boxes and ink stay aligned.
-        tokenizer: The text encoder's tokenizer (captions are padded to its ``model_max_length``).
-        caption_dropout: Probability that a sample's caption is replaced by ``""``.
-        shuffle_buffer: Samples in each worker's shuffle buffer.
-        seed: Stream seed.
-        rank: This process's index.
-        world_size: Number of processes.
-        batch_size: Micro-batch size (to compute how far each worker must skip when resuming).
-        start_batches: Micro-batches this process already consumed.
-    """
-
-    def __init__(
-        self,
-        shards: Sequence[Path],
-        resolution: int,
-        tokenizer: Any,
-        caption_dropout: float = 0.0,
-        shuffle_buffer: int = 1000,
-        seed: int = 0,
-        rank: int = 0,
-        world_size: int = 1,
-        batch_size: int = 1,
-        start_batches: int = 0,
-    ):
-        self.shards = [Path(p) for p in shards]
-        self.resolution = int(resolution)
-        self.tokenizer = tokenizer
-        self.caption_dropout = float(caption_dropout)
-        self.shuffle_buffer = int(shuffle_buffer)
-        self.seed = int(seed)
-        self.rank, self.world_size = int(rank), int(world_size)
-        self.batch_size = int(batch_size)
-        self.start_batches = int(start_batches)
-        self.skipped_bad = 0
-
-    # ------------------------------------------------------------------------------------- raw stream
-    def raw_stream(self, slot: int, slots: int) -> Iterator[tuple[str, str, dict[str, bytes]]]:
-        """Undecoded samples ``(shard, key, files)`` of data slot ``slot`` of ``slots``, epoch after epoch."""
-        n = len(self.shards)
-        epoch = 0
-        while True:
-            order = list(range(n))
-            random.Random(f"{self.seed}:epoch:{epoch}").shuffle(order)
-            by_shard = n >= slots
-            mine = order[slot::slots] if by_shard else order
-            count = index = 0
-            for shard_index in mine:
-                shard = self.shards[shard_index]
-                for key, files in _iter_raw(shard):
-                    index += 1
-                    if not by_shard and (index - 1) % slots != slot:
-                        continue
-                    count += 1
-                    yield shard.name, key, files
-            if count == 0:
-                names = ", ".join(str(self.shards[i]) for i in mine) or "(none)"
-                raise ValueError(
-                    f"no samples for data slot {slot} of {slots} (processes x DataLoader workers) in {names}: "
-                    "the shards are empty or too few samples for that many workers"
-                )
-            epoch += 1
-
-    # --------------------------------------------------------------------------------------- decoding
-    def transform(self, image, layout):
-        """Scales the short side to the resolution and centre-crops; renders the glyph the same way.
-
-        Returns:
-            ``(image, glyph)``: RGB image and ``"L"`` glyph (black text on white), both ``resolution`` square.
-        """
-        from PIL import Image
-
-        from textgen.glyph import GlyphOptions, render_glyph
-
-        res = self.resolution
-        width, height = image.size
-        scale = res / min(width, height)
-        size = (max(res, round(width * scale)), max(res, round(height * scale)))
-        if image.size != size:
-            image = image.resize(size, Image.Resampling.BICUBIC)
-        glyph = render_glyph(layout, size=size, options=GlyphOptions(on_missing="warn")).convert("L")
-        if size != (res, res):
-            left, top = (size[0] - res) // 2, (size[1] - res) // 2
-            box = (left, top, left + res, top + res)
-            image, glyph = image.crop(box), glyph.crop(box)
-        return image, glyph
-
-    def decode(self, shard: str, key: str, files: dict[str, bytes], dropped: bool) -> dict[str, Any]:
-        """One training sample from raw files. Raises ValueError naming the shard and key when malformed."""
-        import numpy as np
-        import torch
-        from PIL import Image
-
-        from data_prep.records import Triple, decode_sample
-
-        record, image_bytes = decode_sample(files, where=f"{shard}: {key}")
-        image = Image.open(io.BytesIO(image_bytes)).convert("RGB")
-        caption = "" if dropped else Triple(record=record, image=image).caption
-        image, glyph = self.transform(image, record.layout)
-        ids = self.tokenizer(
-            caption,
-            max_length=self.tokenizer.model_max_length,
-            padding="max_length",
-            truncation=True,
-            return_tensors="pt",
-        ).input_ids[0]
-        return {
-            "pixel_values": torch.from_numpy(np.asarray(image).transpose(2, 0, 1).copy()),
-            "conditioning": torch.from_numpy(np.asarray(glyph).copy()),
-            "input_ids": ids,
-            "caption": caption,
-        }
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        import torch
-
-        info = torch.utils.data.get_worker_info()
-        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        # DataLoader takes batch b from worker b % workers; after a resume the first batch comes from worker 0,
-        # so rotate which data slot each worker serves to keep the uninterrupted order.
-        logical = (worker + self.start_batches) % workers
-        consumed = len(range(logical, self.start_batches, workers))
-        skip = consumed * self.batch_size
-        slot, slots = self.rank * workers + logical, self.world_size * workers
-        shuffle_rng = random.Random(f"{self.seed}:shuffle:{slot}:{slots}")
-        stream = _shuffled(self.raw_stream(slot, slots), self.shuffle_buffer, shuffle_rng)
-        for ordinal, (shard, key, files) in enumerate(stream):
-            if ordinal < skip:
-                continue
-            dropped = random.Random(f"{self.seed}:caption:{slot}:{ordinal}").random() < self.caption_dropout
-            try:
-                yield self.decode(shard, key, files, dropped)
-            except (ValueError, OSError) as err:  # one bad sample must not end a long run: skip and say why
-                self.skipped_bad += 1
-                logger.warning("skipping sample %s: %s (%d skipped so far)", key, err, self.skipped_bad)
-
-
-def _torch_iterable(stream: GlyphTripleStream):
-    """Wraps the stream in a ``torch.utils.data.IterableDataset`` (torch imported lazily)."""
-    import torch
-
-    class _Dataset(torch.utils.data.IterableDataset):
-        def __init__(self, inner: GlyphTripleStream):
-            super().__init__()
-            self.inner = inner
-
-        def __iter__(self):
-            return iter(self.inner)
-
-    return _Dataset(stream)
-
-
-def _worker_init(_: int) -> None:
-    import torch
-
-    torch.set_num_threads(1)  # decoding and rendering are single-threaded; don't oversubscribe the cores
-
-
-def check_shards(paths: Sequence[Path]) -> int:
-    """Reads the first sample of the shards to fail early with a clear message; returns the shard count.
-
-    Raises:
-        ValueError: no shard holds a sample, or the first sample is malformed.
-    """
-    from data_prep.records import iter_shard
-
-    for path in paths:
-        try:
-            for _ in iter_shard(path):
-                return len(paths)
-        except tarfile.TarError as err:
-            raise ValueError(f"{path}: not a readable tar shard ({err})") from err
-    names = str(paths[0]) if len(paths) == 1 else f"{paths[0]} ... {paths[-1]} ({len(paths)} shards)"
-    raise ValueError(f"{names}: no samples in the training shards (empty tars?)")
-
-
-def check_captions(paths: Sequence[Path], tokenizer: Any, n: int = 64) -> dict[str, int]:
-    """Tokenizes the first ``n`` training captions and warns when the tokenizer would cut them.
-
-    Training captions put the words to paint at the end (``... that reads "OPEN"``), so a truncated caption
-    silently loses exactly what the model must learn (a character-level tokenizer needs ~1 token per character).
-
-    Returns:
-        ``{"checked", "truncated", "longest", "max_length"}``.
-    """
-    from data_prep.records import iter_triples
-
-    lengths = []
-    for triple in iter_triples(paths):
-        lengths.append(len(tokenizer(triple.caption, truncation=False).input_ids))
-        if len(lengths) >= n:
-            break
-    limit = int(tokenizer.model_max_length)
-    out = {"checked": len(lengths), "truncated": sum(k > limit for k in lengths), "longest": max(lengths, default=0)}
-    out["max_length"] = limit
-    if out["truncated"]:
-        logger.warning(
-            "%d of the first %d training captions exceed the tokenizer's %d tokens (longest %d) and are cut, words "
-            "included: use a text encoder with more positions (StackConfig max_text_length >= %d)",
-            out["truncated"], out["checked"], limit, out["longest"], out["longest"],
-        )  # fmt: skip
-    return out
 
 
 # ============================================================================================== validation
@@ -800,6 +606,8 @@ def _load_pretrained(model: ModelArgs) -> dict[str, Any]:
 
         logger.info("continuing from the glyph ControlNet of the PosterPipeline folder %s", path)
         out["controlnet"] = ControlNetModel.from_pretrained(path, subfolder="controlnet", **kw)
+    elif model.controlnet is None and glyph_pipeline and not has_controlnet:
+        out["controlnet"] = None  # a glyph-input UNet without ControlNet: it stays without one
     return out
 
 
@@ -814,6 +622,9 @@ def load_models(model: ModelArgs, seed: int) -> Models:
 
     Raises:
         ValueError: a given ControlNet whose condition embedding does not land on the latent grid.
+
+    Returns:
+        The :class:`Models`; ``controlnet`` is ``None`` for a glyph-input UNet built or saved without one.
     """
     from diffusers import ControlNetModel, DDPMScheduler
 
@@ -904,6 +715,53 @@ def text_region_weights(ink, grid: tuple[int, int], weight: float):
     cells = F.adaptive_max_pool2d(ink.float(), grid)
     near = F.max_pool2d(cells, kernel_size=3, stride=1, padding=1)
     return 1.0 + weight * (near > 0.05).float()
+
+
+def sample_timesteps(kind: str, n: int, num_train_timesteps: int, generator: Any, device: Any):
+    """Training timesteps: ``uniform``, or ``logit_normal`` (t / T = sigmoid(N(0, 1)): mid noise trained most)."""
+    import torch
+
+    if kind == "uniform":
+        return torch.randint(0, num_train_timesteps, (n,), generator=generator, device=device)
+    if kind == "logit_normal":
+        u = torch.sigmoid(torch.randn(n, generator=generator, device=device))
+        return (u * num_train_timesteps).long().clamp(0, num_train_timesteps - 1)
+    raise ValueError(f"unknown timestep sampling {kind!r}; expected one of {TIMESTEP_SAMPLING}")
+
+
+def predicted_clean(noise_scheduler: Any, pred, noisy, timesteps, prediction_type: str):
+    """The clean latents the model's output implies, for any prediction type (differentiable)."""
+    if prediction_type == "sample":
+        return pred
+    alpha_bar = noise_scheduler.alphas_cumprod.to(pred.device)[timesteps].float().view(-1, 1, 1, 1)
+    if prediction_type == "epsilon":
+        return (noisy - (1 - alpha_bar).sqrt() * pred) / alpha_bar.sqrt()
+    if prediction_type == "v_prediction":
+        return alpha_bar.sqrt() * noisy - (1 - alpha_bar).sqrt() * pred
+    raise ValueError(f"unknown prediction type {prediction_type!r}; expected one of {PREDICTION_TYPES}")
+
+
+def ocr_loss(recognizer: Any, images, batch: dict[str, Any], alphas_cumprod, timesteps):
+    """The text-perceptual loss of a batch: CTC of every readable text line of the predicted images.
+
+    Each line's per-character CTC loss is weighted by its sample's ``alpha_bar(t)`` and the weighted sum divided
+    by the batch size (a batch without readable lines contributes nothing: returns ``None``).
+    """
+    import torch
+
+    from textgen.recognizer import box_rows, crop_lines, ctc_loss, low_noise_weights
+
+    device = images.device
+    lengths = batch["label_lengths"].to(device)
+    rows, keep = box_rows(batch["boxes"].to(device), lengths)
+    if not len(rows):
+        return None
+    targets = batch["labels"].to(device)[keep[:, 0], keep[:, 1]]
+    target_lengths = lengths[keep[:, 0], keep[:, 1]]
+    with torch.autocast(device_type=device.type, enabled=False):
+        per_line = ctc_loss(recognizer, crop_lines(images.float(), rows), targets, target_lengths)
+    weights = low_noise_weights(alphas_cumprod, timesteps)[keep[:, 0]]
+    return (per_line * weights).sum() / images.shape[0]
 
 
 class TextEmbeddingCache:
@@ -1103,25 +961,31 @@ class ControlNetTrainer:
         from diffusers.models.attention_processor import AttnProcessor2_0
 
         for net in (m.unet, m.controlnet):
-            net.set_attn_processor(AttnProcessor2_0())  # PyTorch SDPA kernels
+            if net is not None:
+                net.set_attn_processor(AttnProcessor2_0())  # PyTorch SDPA kernels
         check_captions(self.shard_list, m.tokenizer)
         m.vae.requires_grad_(False)
         m.unet.requires_grad_(self.train_unet)
         m.text_encoder.requires_grad_(self.train_text)
-        m.controlnet.requires_grad_(True)
+        if m.controlnet is not None:
+            m.controlnet.requires_grad_(True)
         _cast(m.vae.to(acc.device), self.weight_dtype).eval()
         _cast(m.unet.to(acc.device), torch.float32 if self.train_unet else self.weight_dtype)
         _cast(m.text_encoder.to(acc.device), torch.float32 if self.train_text else self.weight_dtype)
-        _cast(m.controlnet.to(acc.device), torch.float32).train()  # even when --controlnet was saved in fp16
+        if m.controlnet is not None:
+            _cast(m.controlnet.to(acc.device), torch.float32).train()  # even when --controlnet was saved in fp16
         m.unet.train(self.train_unet)
         m.text_encoder.train(self.train_text)
         if optim.gradient_checkpointing:
-            m.controlnet.enable_gradient_checkpointing()
+            if m.controlnet is not None:
+                m.controlnet.enable_gradient_checkpointing()
             m.unet.enable_gradient_checkpointing()
             if self.train_text:
                 m.text_encoder.gradient_checkpointing_enable()
 
-        self.trainable: dict[str, Any] = {"controlnet": m.controlnet}
+        self.trainable: dict[str, Any] = {} if m.controlnet is None else {"controlnet": m.controlnet}
+        if m.controlnet is None and not self.train_unet:
+            raise ValueError(f"{m.source} has no ControlNet: add --train_unet (there is nothing else to train)")
         if self.train_unet:
             self.trainable["unet"] = m.unet
         if self.train_text:
@@ -1177,7 +1041,13 @@ class ControlNetTrainer:
             (self.output_dir / "training_args.json").write_text(json.dumps(args.to_dict(), indent=2) + "\n")
             if acc.log_with:
                 acc.init_trackers("train_controlnet", config=_tracker_config(args))
-        self.dataloader = self._dataloader(start_batches=self.global_step * optim.gradient_accumulation_steps)
+        self.recognizer = self._load_recognizer() if optim.ocr_loss_weight else None
+        self.memory: dict[str, MemoryTriples] = {}
+        if args.data.in_memory:
+            self.memory = self._memory_sets()
+            self.dataloader = None
+        else:
+            self.dataloader = self._dataloader(start_batches=self.global_step * optim.gradient_accumulation_steps)
         self.validation = load_validation_samples(args.data) if run.validation_steps else []
         self.ocr_engine = load_ocr_engine(run.validation_ocr) if self.validation and acc.is_main_process else None
 
@@ -1185,6 +1055,47 @@ class ControlNetTrainer:
         from data_prep.records import shard_paths
 
         return shard_paths(self.args.data.train_shards)
+
+    def _load_recognizer(self):
+        from textgen.recognizer import WordRecognizer
+
+        recognizer = WordRecognizer.from_pretrained(self.args.optim.recognizer).to(self.accelerator.device)
+        recognizer.requires_grad_(False)
+        return recognizer.eval()
+
+    def _memory_sets(self) -> dict[str, MemoryTriples]:
+        """The in-memory training set(s): ``train``, and ``curriculum`` when a first stage is given."""
+        from data_prep.records import shard_paths
+
+        data, acc = self.args.data, self.accelerator
+        if acc.num_processes > 1:
+            raise ValueError("--in_memory trains on one process; stream the shards for several")
+        sets = {}
+        sources = {"train": self.shard_list}
+        if data.curriculum_shards:
+            sources["curriculum"] = shard_paths(data.curriculum_shards)
+        for name, paths in sources.items():
+            t0 = time.perf_counter()
+            sets[name] = MemoryTriples.build(
+                paths,
+                resolution=self.resolution,
+                tokenizer=self.models.tokenizer,
+                glyph_source=data.glyph_source,
+                workers=max(1, data.dataloader_num_workers),
+                device=acc.device,
+            )
+            logger.info("%s set: %d samples decoded into memory in %.1f s (%d skipped)", name, len(sets[name]),
+                        time.perf_counter() - t0, sets[name].skipped)  # fmt: skip
+        return sets
+
+    def next_batch(self, micro_batch: int, data_iter) -> dict[str, Any]:
+        """The micro-batch ``micro_batch`` of the run: from memory (by index) or from the stream."""
+        if not self.memory:
+            return next(data_iter)
+        data, optim = self.args.data, self.args.optim
+        step = micro_batch // optim.gradient_accumulation_steps
+        name = "curriculum" if "curriculum" in self.memory and step < data.curriculum_steps else "train"
+        return self.memory[name].batch(micro_batch, optim.train_batch_size, self.data_seed, data.caption_dropout)
 
     def _optimizer(self, params: list[Any], lr: float):
         import torch
@@ -1219,6 +1130,7 @@ class ControlNetTrainer:
             world_size=acc.num_processes,
             batch_size=optim.train_batch_size,
             start_batches=start_batches,
+            glyph_source=data.glyph_source,
         )
         workers = data.dataloader_num_workers
         return torch.utils.data.DataLoader(
@@ -1254,19 +1166,28 @@ class ControlNetTrainer:
             latents = m.vae.encode(pixels).latent_dist.sample(generator=self.noise_rng) * m.vae.config.scaling_factor
         latents = latents.float()
         noise = torch.randn(latents.shape, generator=self.noise_rng, device=device)
-        bsz = latents.shape[0]
-        timesteps = torch.randint(
-            0, m.noise_scheduler.config.num_train_timesteps, (bsz,), generator=self.noise_rng, device=device
+        timesteps = sample_timesteps(
+            self.args.optim.timestep_sampling,
+            latents.shape[0],
+            m.noise_scheduler.config.num_train_timesteps,
+            self.noise_rng,
+            device,
         )
         noisy = m.noise_scheduler.add_noise(latents, noise, timesteps)
         text = self.encode_prompts(batch)
 
-        controlnet = self.trainable["controlnet"]
+        controlnet = self.trainable.get("controlnet")
         unet = self.trainable.get("unet", m.unet)
         unet_dtype = torch.float32 if self.train_unet else self.weight_dtype
-        down, mid = controlnet(
-            noisy, timesteps, encoder_hidden_states=text.float(), controlnet_cond=cond, return_dict=False
-        )
+        residuals = {}
+        if controlnet is not None:
+            down, mid = controlnet(
+                noisy, timesteps, encoder_hidden_states=text.float(), controlnet_cond=cond, return_dict=False
+            )
+            residuals = {
+                "down_block_additional_residuals": [r.to(unet_dtype) for r in down],
+                "mid_block_additional_residual": mid.to(unet_dtype),
+            }
         unet_input = noisy
         extra = glyph_input_channels(acc.unwrap_model(unet), latents.shape[1])
         if extra:  # a glyph-input UNet (StackConfig.glyph_concat): the ink mask rides along with the latent
@@ -1275,22 +1196,29 @@ class ControlNetTrainer:
             unet_input.to(unet_dtype),
             timesteps,
             encoder_hidden_states=text.to(unet_dtype),
-            down_block_additional_residuals=[r.to(unet_dtype) for r in down],
-            mid_block_additional_residual=mid.to(unet_dtype),
             return_dict=False,
+            **residuals,
         )[0]
         target = loss_target(m.noise_scheduler, latents, noise, timesteps, self.prediction_type)
         gamma, text_weight = self.args.optim.snr_gamma, self.args.optim.text_loss_weight
         if gamma is None and not text_weight:
-            return F.mse_loss(pred.float(), target.float())
-        error = F.mse_loss(pred.float(), target.float(), reduction="none")
-        if text_weight:
-            error = error * text_region_weights(ink, tuple(latents.shape[-2:]), text_weight)
-        per_sample = error.mean(dim=(1, 2, 3))
-        if gamma is None:
-            return per_sample.mean()
-        weights = snr_loss_weights(m.noise_scheduler, timesteps, gamma, self.prediction_type)
-        return (per_sample * weights).mean()
+            loss = F.mse_loss(pred.float(), target.float())
+        else:
+            error = F.mse_loss(pred.float(), target.float(), reduction="none")
+            if text_weight:
+                error = error * text_region_weights(ink, tuple(latents.shape[-2:]), text_weight)
+            per_sample = error.mean(dim=(1, 2, 3))
+            if gamma is not None:
+                per_sample = per_sample * snr_loss_weights(m.noise_scheduler, timesteps, gamma, self.prediction_type)
+            loss = per_sample.mean()
+        if self.recognizer is not None:
+            clean = predicted_clean(m.noise_scheduler, pred.float(), noisy.float(), timesteps, self.prediction_type)
+            images = m.vae.decode(clean / m.vae.config.scaling_factor).sample
+            ocr = ocr_loss(self.recognizer, images, batch, m.noise_scheduler.alphas_cumprod, timesteps)
+            if ocr is not None:
+                self.last_ocr_loss = ocr.detach()
+                loss = loss + self.args.optim.ocr_loss_weight * ocr
+        return loss
 
     # ------------------------------------------------------------------------------------------ train
     def train(self) -> dict[str, Any]:
@@ -1312,13 +1240,16 @@ class ControlNetTrainer:
             total=run.max_train_steps, initial=self.global_step, desc="steps", disable=not acc.is_main_process
         )
         params = [p for net in self.trainable.values() for p in net.parameters() if p.requires_grad]
-        data = iter(self.dataloader)
+        data = iter(self.dataloader) if self.dataloader is not None else None
+        micro_batch = self.global_step * optim.gradient_accumulation_steps
+        self.last_ocr_loss = None
         last_validated = -1
         run_start, step_start = time.perf_counter() - self.elapsed, time.perf_counter()
         losses, data_seconds = [], 0.0
         while self.global_step < run.max_train_steps:
             t0 = time.perf_counter()
-            batch = next(data)
+            batch = self.next_batch(micro_batch, data)
+            micro_batch += 1
             data_seconds += time.perf_counter() - t0
             with acc.accumulate(*self.trainable.values()):
                 with acc.autocast():
@@ -1351,6 +1282,8 @@ class ControlNetTrainer:
                 "samples": self.global_step * optim.train_batch_size * optim.gradient_accumulation_steps
                 * acc.num_processes,
             }  # fmt: skip
+            if self.last_ocr_loss is not None:
+                record["ocr_loss"] = round(float(self.last_ocr_loss), 5)
             if acc.device.type == "cuda":
                 import torch
 
@@ -1362,13 +1295,19 @@ class ControlNetTrainer:
                     f.write(json.dumps(record) + "\n")
             acc.log({"train/loss": step_loss, "train/lr": record["lr"]}, step=self.global_step)
 
-            last = self.global_step == run.max_train_steps
+            out_of_time = run.max_train_seconds is not None and self.elapsed >= run.max_train_seconds
+            if out_of_time:
+                logger.info("--max_train_seconds %.0f spent at step %d: stopping", run.max_train_seconds,
+                            self.global_step)  # fmt: skip
+            last = self.global_step == run.max_train_steps or out_of_time
             if run.checkpointing_steps and (self.global_step % run.checkpointing_steps == 0 or last):
                 self.save_checkpoint()
             if self.validation and run.validation_steps and self.global_step % run.validation_steps == 0:
                 self.validate()
                 last_validated = self.global_step
             step_start = time.perf_counter()  # checkpoint and validation time is not step time
+            if out_of_time:
+                break
         progress.close()
 
         if self.validation and run.validation_steps and last_validated != self.global_step:
@@ -1482,21 +1421,25 @@ class ControlNetTrainer:
             ema.restore(self.accelerator.unwrap_model(self.trainable[name]).parameters())
 
     def _sd_pipeline(self, unet=None, text_encoder=None, controlnet=None, vae=None):
-        from diffusers import StableDiffusionControlNetPipeline
+        """A diffusers pipeline of the run's models: ControlNet, or plain for a glyph-input UNet without one."""
+        from diffusers import StableDiffusionControlNetPipeline, StableDiffusionPipeline
 
         acc, m = self.accelerator, self.models
-        return StableDiffusionControlNetPipeline(
+        parts = dict(
             vae=vae or m.vae,
             text_encoder=text_encoder or acc.unwrap_model(self.trainable.get("text_encoder", m.text_encoder)),
             tokenizer=m.tokenizer,
             unet=unet or acc.unwrap_model(self.trainable.get("unet", m.unet)),
-            controlnet=controlnet or acc.unwrap_model(self.trainable["controlnet"]),
             scheduler=m.scheduler,
             safety_checker=None,
             feature_extractor=None,
             image_encoder=None,
             requires_safety_checker=False,
         )
+        if "controlnet" not in self.trainable:
+            return StableDiffusionPipeline(**parts)
+        controlnet = controlnet or acc.unwrap_model(self.trainable["controlnet"])
+        return StableDiffusionControlNetPipeline(controlnet=controlnet, **parts)
 
     def _inference_copy(self, name: str):
         """The module ``name`` ready for inference in the frozen dtype: itself, or a cast copy if it is trained."""
@@ -1544,7 +1487,8 @@ class ControlNetTrainer:
         self._swap_in_ema()
         # Generate in the frozen models' dtype, as users run the result. Trainable fp32 weights get a lower-precision
         # copy (autocast cannot mix them: CPU group_norm refuses bf16 inputs with fp32 weights).
-        nets = {name: self._inference_copy(name) for name in ("unet", "text_encoder", "controlnet")}
+        names = ("unet", "text_encoder", "controlnet") if "controlnet" in self.trainable else ("unet", "text_encoder")
+        nets = {name: self._inference_copy(name) for name in names}
         rows, images, layouts = [], [], []
         try:
             pipe = PosterPipeline(
@@ -1603,7 +1547,7 @@ class ControlNetTrainer:
 
     # ------------------------------------------------------------------------------------------ saving
     def save_final(self) -> dict[str, str]:
-        """Saves ``controlnet`` (always) and ``pipeline`` (when the UNet or text encoder were trained)."""
+        """Saves ``controlnet`` (when there is one) and ``pipeline`` (when the UNet or text encoder were trained)."""
         from textgen.pipeline import PosterPipeline
 
         acc = self.accelerator
@@ -1614,9 +1558,10 @@ class ControlNetTrainer:
         dtype = _dtype(self.args.run.save_dtype)
         self._swap_in_ema()  # training is over: the EMA weights stay in
         trained = {name: acc.unwrap_model(net) for name, net in self.trainable.items()}
-        controlnet_dir = self.output_dir / "controlnet"
-        _cast(trained["controlnet"], dtype).save_pretrained(controlnet_dir, safe_serialization=True)
-        outputs["controlnet"] = str(controlnet_dir)
+        if "controlnet" in trained:
+            controlnet_dir = self.output_dir / "controlnet"
+            _cast(trained["controlnet"], dtype).save_pretrained(controlnet_dir, safe_serialization=True)
+            outputs["controlnet"] = str(controlnet_dir)
         if self.train_unet or self.train_text or self.models.from_scratch:
             # Frozen parts were held in the mixed-precision dtype: take them again at full precision.
             fresh = load_models(self.args.model, self.args.run.seed)
@@ -1625,7 +1570,7 @@ class ControlNetTrainer:
             for net in (unet, text_encoder, fresh.vae):
                 _cast(net, dtype)
             sd = self._sd_pipeline(
-                unet=unet, text_encoder=text_encoder, controlnet=trained["controlnet"], vae=fresh.vae
+                unet=unet, text_encoder=text_encoder, controlnet=trained.get("controlnet"), vae=fresh.vae
             )
             pipeline_dir = self.output_dir / "pipeline"
             PosterPipeline(sd, planner="rule", control="glyph", config=self._pipeline_config()).save_pretrained(
