@@ -3,7 +3,8 @@
 The pipeline owns no diffusion code: it plans where the words go, renders them as a glyph image, turns that
 into the control image its ControlNet was trained on, and hands everything to diffusers'
 ``StableDiffusionControlNetPipeline`` (or, for a glyph-input UNet saved without a ControlNet, to
-``StableDiffusionPipeline``, the glyph riding on the UNet's input). What it adds on top is what a text-rendering user needs: the layout and
+``StableDiffusionPipeline``, the glyph riding on the UNet's input).
+What it adds on top is what a text-rendering user needs: the layout and
 glyph come back with the images, and ``best_of=N`` generates N candidates, reads each with OCR, and returns them
 best first with their scores.
 

@@ -279,4 +279,3 @@ def box_rows(boxes: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, 
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-

@@ -36,7 +36,7 @@ import re
 import shutil
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -143,6 +143,7 @@ class DataArgs:
         curriculum_shards: A first-stage training set (e.g. ``textgen synth --mode easy``) used for the first
             ``curriculum_steps`` steps (needs ``in_memory``).
         curriculum_steps: Steps trained on ``curriculum_shards`` before ``train_shards`` take over.
+        memory_cache: Folder keeping the in-memory sets decoded (safetensors), for runs that share their data.
     """
 
     train_shards: list[str] = field(default_factory=list)
@@ -157,6 +158,7 @@ class DataArgs:
     in_memory: bool = False
     curriculum_shards: list[str] | None = None
     curriculum_steps: int = 0
+    memory_cache: str | None = None
 
     def validate(self) -> None:
         from data_prep.records import shard_paths
@@ -401,6 +403,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _flag(d, "in_memory", action="store_true", help="decode the training set once into tensors on the device")
     _flag(d, "curriculum_shards", nargs="+", help="first-stage shards for --curriculum_steps (needs --in_memory)")
     _flag(d, "curriculum_steps", type=int, default=0, help="steps on --curriculum_shards first (0)")
+    _flag(d, "memory_cache", help="folder keeping --in_memory sets decoded, for runs sharing their data")
 
     o = parser.add_argument_group("optimisation")
     _flag(o, "train_batch_size", type=int, default=4, help="samples per device per micro-batch (4)")
@@ -1083,6 +1086,7 @@ class ControlNetTrainer:
                 glyph_source=data.glyph_source,
                 workers=max(1, data.dataloader_num_workers),
                 device=acc.device,
+                cache=data.memory_cache,
             )
             logger.info("%s set: %d samples decoded into memory in %.1f s (%d skipped)", name, len(sets[name]),
                         time.perf_counter() - t0, sets[name].skipped)  # fmt: skip

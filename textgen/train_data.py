@@ -21,7 +21,9 @@ drawn, so the condition lies on the target's strokes).
 from __future__ import annotations
 
 import io
+import json
 import logging
+import os
 import random
 import tarfile
 from collections.abc import Iterator, Sequence
@@ -359,6 +361,17 @@ def _decode_shard(job: tuple[Path, int, Any, str]) -> tuple[dict[str, Any], list
     return {k: torch.stack([r[k] for r in rows]) for k in _TENSOR_KEYS}, captions, skipped
 
 
+def _cache_paths(cache: str | Path, shards: Sequence[Path], resolution: int, tokenizer: Any, glyph_source: str):
+    """``(tensors.safetensors, meta.json)`` of a decoded set in the cache folder, named by what made it."""
+    import hashlib
+
+    stats = [(str(Path(p).resolve()), Path(p).stat().st_size, Path(p).stat().st_mtime_ns) for p in shards]
+    key = json.dumps([stats, int(resolution), glyph_source, int(tokenizer.model_max_length), len(tokenizer)])
+    digest = hashlib.sha1(key.encode()).hexdigest()[:16]
+    folder = Path(cache)
+    return folder / f"triples-{digest}.safetensors", folder / f"triples-{digest}.json"
+
+
 class MemoryTriples:
     """A training set decoded once into tensors; each step's batch is drawn by index (see the module docstring).
 
@@ -387,14 +400,33 @@ class MemoryTriples:
         glyph_source: str = "render",
         workers: int = 1,
         device: Any = "cpu",
+        cache: str | Path | None = None,
     ) -> MemoryTriples:
         """Decodes every sample of ``shards`` (in parallel over shards with ``workers`` processes).
+
+        Args:
+            shards: Tar shard paths.
+            resolution: Training side in pixels.
+            tokenizer: The text encoder's tokenizer.
+            glyph_source: ``render`` or ``mask`` (see the module docstring).
+            workers: Decoding processes.
+            device: Where the tensors live.
+            cache: A folder for the decoded tensors (safetensors), keyed by the shards' paths, sizes and times,
+                the resolution, glyph source and tokenizer: runs of a study on the same data decode it once.
 
         Raises:
             ValueError: no sample could be decoded.
         """
         import torch
 
+        cached = _cache_paths(cache, shards, resolution, tokenizer, glyph_source) if cache else None
+        if cached is not None and cached[0].is_file() and cached[1].is_file():
+            from safetensors.torch import load_file
+
+            tensors = {k: v.to(device) for k, v in load_file(str(cached[0])).items()}
+            meta = json.loads(cached[1].read_text(encoding="utf-8"))
+            logger.info("decoded set loaded from the cache %s", cached[0])
+            return cls(tensors, meta["captions"], tensors.pop("empty_ids"), skipped=meta["skipped"])
         jobs = [(Path(p), int(resolution), tokenizer, glyph_source) for p in shards]
         if workers > 1 and len(jobs) > 1:
             import multiprocessing
@@ -415,6 +447,16 @@ class MemoryTriples:
         ).input_ids[0]
         if skipped:
             logger.warning("%d samples of %d could not be decoded and are left out", skipped, skipped + len(captions))
+        if cached is not None:
+            from safetensors.torch import save_file
+
+            cached[0].parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached[0].with_suffix(f".{os.getpid()}.partial")
+            save_file({**{k: v.cpu().contiguous() for k, v in tensors.items()}, "empty_ids": empty}, str(tmp))
+            os.replace(tmp, cached[0])
+            meta_tmp = cached[1].with_suffix(f".{os.getpid()}.partial")
+            meta_tmp.write_text(json.dumps({"captions": captions, "skipped": skipped}), encoding="utf-8")
+            os.replace(meta_tmp, cached[1])
         return cls(tensors, captions, empty.to(device), skipped=skipped)
 
     def batch(self, step: int, batch_size: int, seed: int, caption_dropout: float = 0.0) -> dict[str, Any]:

@@ -214,7 +214,8 @@ def train(args: RecognizerTrainArgs) -> dict[str, Any]:
         optimizer.step()
         schedule.step()
         if step % 100 == 0 or step == args.steps:
-            log.append({"step": step, "loss": round(loss.item(), 4), "seconds": round(time.perf_counter() - t_train, 1)})
+            seconds = round(time.perf_counter() - t_train, 1)
+            log.append({"step": step, "loss": round(loss.item(), 4), "seconds": seconds})
             logger.info("step %d loss %.4f", step, log[-1]["loss"])
     model = model.cpu().eval()
     model.save_pretrained(out)
