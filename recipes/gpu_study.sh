@@ -29,7 +29,7 @@ ARMS=${ARMS:-"trial base aligned no_controlnet easy wide curriculum trial_simple
 aligned_no_controlnet ocr_loss no_text_weight mid_t aligned_curriculum"}
 PARALLEL=${PARALLEL:-7}
 DEADLINE=${DEADLINE:-470}
-N_TRAIN=${N_TRAIN:-40000}
+N_TRAIN=${N_TRAIN:-30000}
 EVAL_N=${EVAL_N:-50}
 GRID_N=${GRID_N:-16}
 WORKERS=${WORKERS:-14}
@@ -82,8 +82,9 @@ printf '%s\n' $ARMS | timeout --signal=TERM $((DEADLINE - ($(date +%s) - START))
   xargs -P "$PARALLEL" -I{} bash -c 'common=($COMMON); study_arm "$@"' _ {}
 log "study arms finished or stopped"
 # the sampler arm re-evaluates base's weights
-if [[ -f "$RUNS/study/base_${STUDY_STEPS}x${STUDY_BATCH}/pipeline/model_index.json" ]]; then
-  timeout $((DEADLINE + 40 - ($(date +%s) - START))) python3 recipes/study.py sampler --steps "$STUDY_STEPS" \
+left=$((DEADLINE + 40 - ($(date +%s) - START)))
+if [[ -f "$RUNS/study/base_${STUDY_STEPS}x${STUDY_BATCH}/pipeline/model_index.json" && $left -gt 15 ]]; then
+  timeout "$left" python3 recipes/study.py sampler --steps "$STUDY_STEPS" \
     --batch "$STUDY_BATCH" --runs "$RUNS/study" --skip-trained "${common[@]}" >"$RUNS/study-sampler.log" 2>&1 \
     && log "arm sampler done" || log "arm sampler FAILED or stopped"
 fi
