@@ -10,6 +10,7 @@
 #    (tar, split into 15 MB parts: cat pipeline.tar.part-* | tar x).
 #
 # Usage: OUT=runs/gpu [WHEELS=.whl] [RECOGNIZER=runs/recognizer] [FINAL=trial_curriculum] bash recipes/gpu_study.sh
+# FINAL= (empty) runs the study alone; HARD_STOP=S stops everything still running S seconds after the start.
 # Tested on CPU at toy sizes (tests/recipes/test_study.py): DEVICE=cpu STEPS=2 STUDY_STEPS=2 N_TRAIN=64 ...
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ START=$(date +%s)
 OUT=${OUT:-runs/gpu}
 DATA=${DATA:-data/gpu_study}
 RUNS=${RUNS:-runs/gpu_study}
-FINAL=${FINAL:-trial_curriculum}
+FINAL=${FINAL-trial_curriculum}  # empty: no long run
 STEPS=${STEPS:-10000}
 BATCH=${BATCH:-64}
 FINAL_SECONDS=${FINAL_SECONDS:-300}
@@ -36,6 +37,8 @@ WORKERS=${WORKERS:-14}
 DEVICE=${DEVICE:-cuda}
 PRECISION=${PRECISION:-bf16}
 RECOGNIZER=${RECOGNIZER:-runs/recognizer}
+HARD_STOP=${HARD_STOP:-}
+TF32=${TF32:-}
 mkdir -p "$OUT" "$RUNS"
 log() { echo "[$(($(date +%s) - START)) s] $*" | tee -a "$OUT/gpu_study.log"; }
 
@@ -54,7 +57,12 @@ python3 -c "import torch, diffusers, transformers; print('torch', torch.__versio
 log "$(tr '\n' ' ' <"$RUNS/device.txt")"
 
 common=(--data "$DATA" --n-train "$N_TRAIN" --eval-n "$EVAL_N" --device "$DEVICE" --mixed-precision "$PRECISION"
-  --workers 2 --ablation --grid-n "$GRID_N")
+  --workers 2 --grid-n "$GRID_N")
+[[ -z "${NO_ABLATION:-}" ]] && common+=(--ablation)
+[[ -n "$TF32" ]] && common+=(--allow-tf32)
+if [[ -n "$HARD_STOP" ]]; then  # everything this script started is stopped then, and what finished is collected
+  ( sleep "$HARD_STOP"; log "hard stop"; pkill -TERM -f "recipes/study.py" ) &
+fi
 [[ -d "$RECOGNIZER" ]] && common+=(--recognizer "$RECOGNIZER")
 
 # 1. Data and decoded caches (every arm loads them; none decodes on its own)
@@ -63,10 +71,10 @@ python3 recipes/study.py --prepare --data "$DATA" --n-train "$N_TRAIN" --eval-n 
 log "data ready"
 
 # 2. The long run, in the background
-python3 recipes/study.py "$FINAL" --steps "$STEPS" --batch "$BATCH" --runs "$RUNS/final" \
+FINAL_PID=""
+[[ -n "$FINAL" ]] && python3 recipes/study.py "$FINAL" --steps "$STEPS" --batch "$BATCH" --runs "$RUNS/final" \
   --max-train-seconds "$FINAL_SECONDS" "${common[@]}" >"$RUNS/final.log" 2>&1 &
-FINAL_PID=$!
-log "long run $FINAL started (pid $FINAL_PID)"
+[[ -n "$FINAL" ]] && FINAL_PID=$! && log "long run $FINAL started (pid $FINAL_PID)"
 
 # 3. The study arms, $PARALLEL at a time
 study_arm() {
@@ -81,19 +89,13 @@ export COMMON="${common[*]}"
 printf '%s\n' $ARMS | timeout --signal=TERM $((DEADLINE - ($(date +%s) - START))) \
   xargs -P "$PARALLEL" -I{} bash -c 'common=($COMMON); study_arm "$@"' _ {}
 log "study arms finished or stopped"
-# the sampler arm re-evaluates base's weights
-left=$((DEADLINE + 40 - ($(date +%s) - START)))
-if [[ -f "$RUNS/study/base_${STUDY_STEPS}x${STUDY_BATCH}/pipeline/model_index.json" && $left -gt 15 ]]; then
-  timeout "$left" python3 recipes/study.py sampler --steps "$STUDY_STEPS" \
-    --batch "$STUDY_BATCH" --runs "$RUNS/study" --skip-trained "${common[@]}" >"$RUNS/study-sampler.log" 2>&1 \
-    && log "arm sampler done" || log "arm sampler FAILED or stopped"
-fi
-
 # wait for the long run (it stops itself at FINAL_SECONDS of training; evaluation follows)
 remaining=$((DEADLINE + 60 - ($(date +%s) - START)))
 ( sleep $((remaining > 0 ? remaining : 1)); kill "$FINAL_PID" 2>/dev/null ) &
 WATCH=$!
-wait "$FINAL_PID" && log "long run done" || log "long run FAILED or stopped (see final.log)"
+if [[ -n "$FINAL_PID" ]]; then
+  wait "$FINAL_PID" && log "long run done" || log "long run FAILED or stopped (see final.log)"
+fi
 kill "$WATCH" 2>/dev/null
 
 # 4. Collect (at most 8 files come back: the log, the tables, the results archive, the pipeline in parts)

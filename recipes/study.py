@@ -60,6 +60,8 @@ class Arm:
         glyph: ``render`` (the glyph drawn from each layout) or ``mask`` (the stored ink, aligned to the pixel).
         sampler: ``(steps, guidance)`` of the evaluation.
         weights_of: Evaluate this other arm's weights (no training of its own).
+        extra_samplers: More ``(steps, guidance)`` to evaluate the same weights with on the planned prompts
+            (reported as ``ARM@STEPSxGUIDANCE``).
     """
 
     description: str
@@ -69,20 +71,23 @@ class Arm:
     glyph: str = "render"
     sampler: tuple[int, float] = (10, 1.0)
     weights_of: str | None = None
+    extra_samplers: tuple[tuple[int, float], ...] = ()
 
 
 TRIAL = dict(stack={**WIDE, "controlnet": False}, train={"text_loss_weight": 0}, data="easy", glyph="mask")
 ARMS: dict[str, Arm] = {
     "base": Arm("today's recipe: (48,96,192)x1 UNet + glyph input + ControlNet, simple set, rendered glyph, "
-                "text weight 3, uniform t, 10 steps CFG 1"),
+                "text weight 3, uniform t, 10 steps CFG 1", extra_samplers=((30, 2.0),)),
     "trial": Arm("FINDINGS' trial: (64,128,256)x2 UNet, glyph input, no ControlNet, easy set, glyph = the ink "
                  "drawn, plain loss, 30 steps CFG 2", sampler=(30, 2.0), **TRIAL),
+    "trial_lr": Arm("the trial at half the learning rate (5e-4)", sampler=(30, 2.0), stack=TRIAL["stack"],
+                    train={**TRIAL["train"], "learning_rate": 5e-4}, data="easy", glyph="mask"),
     "wide": Arm("base with the trial's UNet, (64,128,256) x 2 layers per block", stack=WIDE),
     "no_controlnet": Arm("base without the ControlNet (glyph input alone)", stack={"controlnet": False}),
     "easy": Arm("base on the easy set (1-3 bold upper-case words filling the width, plain backgrounds)",
                 data="easy"),
     "aligned": Arm("base with the stored ink as the glyph (on the painted strokes, not 3-4 px inside)",
-                   glyph="mask"),
+                   glyph="mask", extra_samplers=((30, 2.0),)),
     "no_text_weight": Arm("base with a plain MSE (no extra weight on the text cells)",
                           train={"text_loss_weight": 0}),
     "sampler": Arm("base's weights sampled with 30 DDIM steps, CFG 2", sampler=(30, 2.0), weights_of="base"),
@@ -205,6 +210,8 @@ def train_command(
     cmd += ["--memory_cache", str(paths["cache"])]
     if device_opts.get("threads"):
         cmd += ["--num_threads", str(device_opts["threads"])]
+    if device_opts.get("allow_tf32"):
+        cmd += ["--allow_tf32"]
     if device_opts.get("max_train_seconds"):
         cmd += ["--max_train_seconds", str(device_opts["max_train_seconds"])]
     for key, value in flags.items():
@@ -229,9 +236,12 @@ GRID_PROMPTS = 16
 
 def evaluate_arm(
     arm: str, model: Path, out: Path, paths: dict[str, Path], n: int, device: str, ablation: bool,
-    grid_n: int = GRID_PROMPTS,
+    grid_n: int = GRID_PROMPTS, on_result: Any = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Held-out scores of a saved pipeline with the arm's sampler; writes ``out/eval_*`` reports."""
+    """Held-out scores of a saved pipeline with the arm's sampler; writes ``out/eval_*`` reports.
+
+    ``on_result(results)`` is called after each evaluation (so a run stopped midway keeps what it measured).
+    """
     from data_prep.ocr import get_engine
     from textgen.evaluate import evaluate_prompts, load_prompts
     from textgen.pipeline import PosterPipeline
@@ -240,7 +250,12 @@ def evaluate_arm(
     engine = get_engine("rapidocr", threads=1)
     pipe = PosterPipeline.from_pretrained(model, local_files_only=True, device=device, ocr_engine=engine)
     results: dict[str, Any] = {}
-    runs = {"planned": (paths["prompts"], {}), "own_layout": (paths["prompts_layouts"], {})}
+    runs: dict[str, tuple[Path, dict[str, Any]]] = {"planned": (paths["prompts"], {})}
+    for extra_steps, extra_guidance in ARMS[arm].extra_samplers:
+        runs[f"planned@{extra_steps}x{extra_guidance:g}"] = (
+            paths["prompts"], {"num_inference_steps": extra_steps, "guidance_scale": extra_guidance}
+        )  # fmt: skip
+    runs["own_layout"] = (paths["prompts_layouts"], {})
     if ablation:
         runs["glyph_blanked"] = (paths["prompts"], {"controlnet_conditioning_scale": 0.0})
     for name, (prompts, extra) in runs.items():
@@ -251,7 +266,7 @@ def evaluate_arm(
             engine,
             out_dir=out / f"eval_{name}",
             seed=0,
-            num_inference_steps=steps,
+            num_inference_steps=extra.pop("num_inference_steps", steps),
             pipeline_kwargs={"guidance_scale": guidance, "progress": False, **extra},
             meta={"arm": arm, "model": str(model)},
         )
@@ -264,6 +279,8 @@ def evaluate_arm(
             "background_color": agg["color"]["background_accuracy"],
             "seconds": round(time.perf_counter() - t0, 1),
         }
+        if on_result is not None:
+            on_result(results)
     if grid_n:
         specs = load_prompts(paths["prompts"])[:grid_n]
         results["grid"] = str(sample_grid(pipe, specs, out / "grid.png", steps, guidance))
@@ -322,6 +339,7 @@ def run_arm(arm: str, args: argparse.Namespace, paths: dict[str, Path]) -> dict[
         "threads": args.threads,
         "recognizer": args.recognizer,
         "max_train_seconds": args.max_train_seconds,
+        "allow_tf32": args.allow_tf32,
     }
     if not (train_dir / "pipeline" / "model_index.json").is_file() or not args.skip_trained:
         if spec.weights_of and not (train_dir / "pipeline").is_dir():
@@ -330,7 +348,17 @@ def run_arm(arm: str, args: argparse.Namespace, paths: dict[str, Path]) -> dict[
             train_dir.mkdir(parents=True, exist_ok=True)
             cmd = train_command(arm, args.steps, args.batch, paths, train_dir, device_opts)
             with (train_dir / "train.out").open("a") as log:
-                subprocess.run(cmd, check=True, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+                failed = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT).returncode
+            if failed:
+                tail = (train_dir / "train.out").read_text(errors="replace").strip().splitlines()[-1:]
+                reason = tail[0] if tail else f"exit status {failed}"
+                out = run_dir(args.runs, arm, args.steps, args.batch)
+                (out / "result.json").write_text(json.dumps({
+                    "arm": arm, "description": spec.description, "steps": args.steps, "batch": args.batch,
+                    "device": args.device, "failed": reason, "trained_steps": _last_step(train_dir),
+                    "seconds_per_step": step_seconds(train_dir), "parameters": 0,
+                }, indent=2) + "\n")  # fmt: skip
+                raise SystemExit(f"arm {arm}: training failed: {reason}")
     out = run_dir(args.runs, arm, args.steps, args.batch)
     model = train_dir / "pipeline"
     result: dict[str, Any] = {
@@ -344,10 +372,15 @@ def run_arm(arm: str, args: argparse.Namespace, paths: dict[str, Path]) -> dict[
         "parameters": trainable_parameters(model),
         "trained_steps": _last_step(train_dir),
     }
-    if not args.skip_eval:
-        result.update(evaluate_arm(arm, model, out, paths, args.eval_n, args.device, args.ablation, args.grid_n))
     out.mkdir(parents=True, exist_ok=True)
-    (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+
+    def save(partial: dict[str, Any]) -> None:
+        result.update(partial)
+        (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+
+    save({})
+    if not args.skip_eval:
+        evaluate_arm(arm, model, out, paths, args.eval_n, args.device, args.ablation, args.grid_n, on_result=save)
     return result
 
 
@@ -364,27 +397,39 @@ def results_table(runs: Path) -> str:
     rows = []
     for path in sorted(runs.glob("*/result.json")):
         r = json.loads(path.read_text())
-        planned, own = r.get("planned", {}), r.get("own_layout", {})
-        blank = r.get("glyph_blanked", {})
-
-        def cell(d: dict, key: str) -> str:
-            return f"{d[key]:.3f}" if key in d and d[key] is not None else "-"
-
-        sps = f"{r['seconds_per_step']:.3f}" if r.get("seconds_per_step") else "-"
-        budget = f"{r['steps']}x{r['batch']}"
-        if r.get("trained_steps") not in (None, r["steps"]):
-            budget += f" (stopped at {r['trained_steps']})"
-        cells = [
-            r["arm"], budget, cell(planned, "sentence_accuracy"), cell(planned, "ned"),
-            cell(own, "sentence_accuracy"), cell(own, "ned"), cell(blank, "sentence_accuracy"), sps,
-            f"{r['parameters'] / 1e6:.1f} M",
-        ]  # fmt: skip
-        rows.append("| " + " | ".join(cells) + " |")
+        if r.get("failed"):
+            rows.append(f"| {r['arm']} | {r['steps']}x{r['batch']} | failed at step {r.get('trained_steps')}: "
+                        f"{r['failed'][:80]} | | | | | | |")  # fmt: skip
+            continue
+        for key in [k for k in r if k.startswith("planned@")]:
+            extra = {**r, "arm": f"{r['arm']} {key.split('@')[1]}", "planned": r[key], "own_layout": {}}
+            extra.pop(key)
+            rows.append(_row(extra))
+        rows.append(_row(r))
     head = (
         "| arm | steps x batch | Sentence Acc (planned) | NED (planned) | Sentence Acc (own layout) "
         "| NED (own layout) | glyph blanked | s/step | parameters |\n|---|---|---:|---:|---:|---:|---:|---:|---:|"
     )
     return head + "\n" + "\n".join(rows)
+
+
+def _cell(d: dict[str, Any], key: str) -> str:
+    return f"{d[key]:.3f}" if key in d and d[key] is not None else "-"
+
+
+def _row(r: dict[str, Any]) -> str:
+    """One table row of a result."""
+    planned, own, blank = r.get("planned", {}), r.get("own_layout", {}), r.get("glyph_blanked", {})
+    sps = f"{r['seconds_per_step']:.3f}" if r.get("seconds_per_step") else "-"
+    budget = f"{r['steps']}x{r['batch']}"
+    if r.get("trained_steps") not in (None, r["steps"]):
+        budget += f" (stopped at {r['trained_steps']})"
+    cells = [
+        r["arm"], budget, _cell(planned, "sentence_accuracy"), _cell(planned, "ned"),
+        _cell(own, "sentence_accuracy"), _cell(own, "ned"), _cell(blank, "sentence_accuracy"), sps,
+        f"{r['parameters'] / 1e6:.1f} M",
+    ]  # fmt: skip
+    return "| " + " | ".join(cells) + " |"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -407,6 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--recognizer", type=Path, default=None, help="recognizer folder for ocr_loss arms")
     parser.add_argument("--max-train-seconds", type=float, default=None, help="stop an arm's training early")
     parser.add_argument("--skip-trained", action="store_true", help="evaluate finished runs without resuming")
+    parser.add_argument("--allow-tf32", action="store_true", help="TF32 matmuls on the GPU")
     parser.add_argument("--skip-eval", action="store_true", help="train only")
     parser.add_argument("--prepare", action="store_true", help="make the datasets and decoded caches, then exit")
     args = parser.parse_args(argv)

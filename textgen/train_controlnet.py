@@ -31,6 +31,7 @@ import argparse
 import importlib
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -819,6 +820,11 @@ def list_checkpoints(output_dir: Path) -> list[Path]:
     return sorted(found, key=_checkpoint_step)
 
 
+def _last_checkpoint_name(output_dir: Path) -> str:
+    found = list_checkpoints(output_dir)
+    return found[-1].name if found else "none saved yet"
+
+
 def _resolve_resume(run: RunArgs) -> Path | None:
     if not run.resume_from_checkpoint:
         return None
@@ -1274,6 +1280,11 @@ class ControlNetTrainer:
             self.global_step += 1
             progress.update(1)
             step_loss = acc.gather(sum(losses).reshape(1) / len(losses)).mean().item()
+            if not math.isfinite(step_loss):
+                raise FloatingPointError(
+                    f"the loss became {step_loss} at step {self.global_step}: training diverged (try a lower "
+                    f"--learning_rate, or resume from the last checkpoint, {_last_checkpoint_name(self.output_dir)})"
+                )
             now = time.perf_counter()
             self.elapsed = now - run_start
             record = {
