@@ -346,6 +346,8 @@ def run_arm(arm: str, args: argparse.Namespace, paths: dict[str, Path]) -> dict[
             raise SystemExit(f"arm {arm} evaluates {spec.weights_of}'s weights: run {spec.weights_of} first")
         if not spec.weights_of:
             train_dir.mkdir(parents=True, exist_ok=True)
+            if args.resume_from is not None:
+                continue_run(args.resume_from, train_dir)
             cmd = train_command(arm, args.steps, args.batch, paths, train_dir, device_opts)
             with (train_dir / "train.out").open("a") as log:
                 failed = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT).returncode
@@ -382,6 +384,24 @@ def run_arm(arm: str, args: argparse.Namespace, paths: dict[str, Path]) -> dict[
     if not args.skip_eval:
         evaluate_arm(arm, model, out, paths, args.eval_n, args.device, args.ablation, args.grid_n, on_result=save)
     return result
+
+
+def continue_run(source: Path, target: Path) -> None:
+    """Seeds ``target`` with ``source``'s latest checkpoint and log, so a longer budget continues that run.
+
+    The in-memory data stream and the schedule (constant after warm-up) depend only on the step, so the longer
+    run is the one that would have run uninterrupted.
+    """
+    import shutil
+
+    if any(target.glob("checkpoint-*")):
+        return  # already seeded (or resumed since)
+    found = sorted(source.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    if not found:
+        raise SystemExit(f"--resume-from {source}: no checkpoint-* folder there")
+    shutil.copytree(found[-1], target / found[-1].name)
+    if (source / "train_log.jsonl").is_file():
+        shutil.copy2(source / "train_log.jsonl", target / "train_log.jsonl")
 
 
 def _last_step(run: Path) -> int | None:
@@ -453,6 +473,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-train-seconds", type=float, default=None, help="stop an arm's training early")
     parser.add_argument("--skip-trained", action="store_true", help="evaluate finished runs without resuming")
     parser.add_argument("--allow-tf32", action="store_true", help="TF32 matmuls on the GPU")
+    parser.add_argument("--resume-from", type=Path, default=None, help="continue this run folder to --steps")
     parser.add_argument("--skip-eval", action="store_true", help="train only")
     parser.add_argument("--prepare", action="store_true", help="make the datasets and decoded caches, then exit")
     args = parser.parse_args(argv)

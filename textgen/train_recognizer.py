@@ -45,6 +45,9 @@ class RecognizerTrainArgs:
     workers: int = option("processes drawing the posters", 1)
     threads: int | None = option("torch threads (CPU)", None)
     device: str | None = option("cpu, cuda... (default: cuda if available)", None)
+    channels: list[int] = option("channels of the four convolution stages", [32, 64, 128, 192])
+    hidden: int = option("width of the sequence layers", 256)
+    log_every: int = option("steps between loss records", 100)
 
     def validate(self) -> RecognizerTrainArgs:
         from data_prep.synth import MODES
@@ -56,6 +59,8 @@ class RecognizerTrainArgs:
         unknown = set(self.modes) - set(MODES)
         if unknown:
             raise ValueError(f"--modes: unknown synth mode(s) {sorted(unknown)}; expected some of {MODES}")
+        if len(self.channels) != 4 or min(self.channels) < 1 or self.hidden < 1:
+            raise ValueError(f"--channels needs four positive sizes and --hidden >= 1, got {self.channels}, {self.hidden}")
         if not self.learning_rate > 0:
             raise ValueError(f"--learning_rate must be > 0, got {self.learning_rate}")
         return self
@@ -171,7 +176,14 @@ def train(args: RecognizerTrainArgs) -> dict[str, Any]:
     """Trains and saves the recognizer; returns the report (also written to ``report.json``)."""
     import torch
 
-    from textgen.recognizer import WordRecognizer, count_parameters, crop_lines, ctc_loss, pad_labels
+    from textgen.recognizer import (
+        RecognizerConfig,
+        WordRecognizer,
+        count_parameters,
+        crop_lines,
+        ctc_loss,
+        pad_labels,
+    )
 
     args.validate()
     if args.threads:
@@ -189,7 +201,7 @@ def train(args: RecognizerTrainArgs) -> dict[str, Any]:
     images, rows = images.to(device), rows.to(device)
     targets, target_lengths = pad_labels(labels, device)
     torch.manual_seed(args.seed)
-    model = WordRecognizer().to(device)
+    model = WordRecognizer(RecognizerConfig(channels=tuple(args.channels), hidden=args.hidden)).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.learning_rate, total_steps=args.steps)
     generator = torch.Generator(device=device).manual_seed(args.seed)
@@ -213,7 +225,7 @@ def train(args: RecognizerTrainArgs) -> dict[str, Any]:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimizer.step()
         schedule.step()
-        if step % 100 == 0 or step == args.steps:
+        if step % args.log_every == 0 or step == args.steps or step == 1:
             seconds = round(time.perf_counter() - t_train, 1)
             log.append({"step": step, "loss": round(loss.item(), 4), "seconds": seconds})
             logger.info("step %d loss %.4f", step, log[-1]["loss"])

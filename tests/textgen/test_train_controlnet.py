@@ -19,6 +19,7 @@ from data_prep.records import TripleRecord, encode_image, iter_triples, write_tr
 from data_prep.synth import write_synthetic
 from textgen import cli
 from textgen import train_controlnet as tc
+from textgen import train_data as td
 from textgen.glyph import render_glyph
 from textgen.layout import Layout, TextBox
 from textgen.models import StackConfig, build_char_tokenizer, build_stack
@@ -275,7 +276,7 @@ def test_fp16_on_cpu_is_refused(data, tmp_path):
 # ------------------------------------------------------------------------------------------------------ data
 def _stream(paths, **kwargs):
     defaults = dict(resolution=64, tokenizer=build_char_tokenizer(128), shuffle_buffer=1, seed=0)
-    return tc.GlyphTripleStream(paths, **{**defaults, **kwargs})
+    return td.GlyphTripleStream(paths, **{**defaults, **kwargs})
 
 
 def test_stream_yields_image_glyph_and_training_caption(data):
@@ -308,7 +309,7 @@ def test_data_slots_partition_an_epoch(data, n_shards):
 
     paths = shard_paths(data / "train")[:n_shards]
     stream = _stream(paths)
-    total = sum(1 for p in paths for _ in tc._iter_raw(p))
+    total = sum(1 for p in paths for _ in td._iter_raw(p))
     keys = []
     for slot in range(2):
         per_slot = total // 2
@@ -335,7 +336,7 @@ def test_non_square_images_are_cropped_with_their_glyph(tmp_path):
 def test_empty_and_corrupt_shards_are_reported(tmp_path):
     empty = _empty_shard(tmp_path / "empty")
     with pytest.raises(ValueError, match="no samples"):
-        tc.check_shards([empty / "00000.tar"])
+        td.check_shards([empty / "00000.tar"])
     with pytest.raises(ValueError, match="no samples for data slot"):
         next(iter(_stream([empty / "00000.tar"])))
     bad = tmp_path / "bad.tar"
@@ -345,17 +346,17 @@ def test_empty_and_corrupt_shards_are_reported(tmp_path):
         info.size = len(payload)
         tar.addfile(info, io.BytesIO(payload))
     with pytest.raises(ValueError, match="invalid JSON"):
-        tc.check_shards([bad])
+        td.check_shards([bad])
 
 
 def test_truncated_captions_are_reported(data, caplog):
     from data_prep.records import shard_paths
 
-    with caplog.at_level(logging.WARNING, logger="textgen.train_controlnet"):
-        report = tc.check_captions(shard_paths(data / "train"), build_char_tokenizer(32), n=4)
+    with caplog.at_level(logging.WARNING, logger="textgen.train_data"):
+        report = td.check_captions(shard_paths(data / "train"), build_char_tokenizer(32), n=4)
     assert report["truncated"] == 4 and report["longest"] > 32
     assert "max_text_length" in caplog.text
-    assert tc.check_captions(shard_paths(data / "train"), build_char_tokenizer(256), n=4)["truncated"] == 0
+    assert td.check_captions(shard_paths(data / "train"), build_char_tokenizer(256), n=4)["truncated"] == 0
 
 
 # ------------------------------------------------------------------------------------------------------ loss
