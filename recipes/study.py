@@ -333,6 +333,8 @@ def run_arm(arm: str, args: argparse.Namespace, paths: dict[str, Path]) -> dict[
     spec = ARMS[arm]
     source = spec.weights_of or arm
     train_dir = run_dir(args.runs, source, args.steps, args.batch)
+    if args.model is not None:  # evaluate a given pipeline folder with this arm's sampler, no training
+        train_dir = args.model.parent
     device_opts = {
         "workers": args.workers,
         "mixed_precision": args.mixed_precision,
@@ -341,7 +343,7 @@ def run_arm(arm: str, args: argparse.Namespace, paths: dict[str, Path]) -> dict[
         "max_train_seconds": args.max_train_seconds,
         "allow_tf32": args.allow_tf32,
     }
-    if not (train_dir / "pipeline" / "model_index.json").is_file() or not args.skip_trained:
+    if args.model is None and (not (train_dir / "pipeline" / "model_index.json").is_file() or not args.skip_trained):
         if spec.weights_of and not (train_dir / "pipeline").is_dir():
             raise SystemExit(f"arm {arm} evaluates {spec.weights_of}'s weights: run {spec.weights_of} first")
         if not spec.weights_of:
@@ -362,7 +364,7 @@ def run_arm(arm: str, args: argparse.Namespace, paths: dict[str, Path]) -> dict[
                 }, indent=2) + "\n")  # fmt: skip
                 raise SystemExit(f"arm {arm}: training failed: {reason}")
     out = run_dir(args.runs, arm, args.steps, args.batch)
-    model = train_dir / "pipeline"
+    model = args.model or train_dir / "pipeline"
     result: dict[str, Any] = {
         "arm": arm,
         "description": spec.description,
@@ -474,6 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-trained", action="store_true", help="evaluate finished runs without resuming")
     parser.add_argument("--allow-tf32", action="store_true", help="TF32 matmuls on the GPU")
     parser.add_argument("--resume-from", type=Path, default=None, help="continue this run folder to --steps")
+    parser.add_argument("--model", type=Path, default=None, help="evaluate this pipeline folder (no training)")
     parser.add_argument("--skip-eval", action="store_true", help="train only")
     parser.add_argument("--prepare", action="store_true", help="make the datasets and decoded caches, then exit")
     args = parser.parse_args(argv)
