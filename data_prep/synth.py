@@ -691,7 +691,7 @@ def write_synthetic(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="output folder for the shards")
     parser.add_argument("--n", type=int, required=True, help="number of samples")
-    parser.add_argument("--size", type=int, choices=[128, 256, 512], default=256, help="canvas side (default 256)")
+    parser.add_argument("--size", type=int, default=256, help="canvas side in pixels, 32-4096 (default 256)")
     parser.add_argument("--seed", type=int, default=0, help="stream seed (same seed, same bytes)")
     parser.add_argument("--shard-size", type=int, default=1000, help="samples per shard (default 1000)")
     parser.add_argument(

@@ -56,17 +56,24 @@ python3 -c "import torch, diffusers, transformers; print('torch', torch.__versio
 'diffusers', diffusers.__version__, 'transformers', transformers.__version__)" >>"$RUNS/device.txt" 2>&1
 log "$(tr '\n' ' ' <"$RUNS/device.txt")"
 
+SIZE=${SIZE:-128}
+STACK=${STACK:-}  # StackConfig fields over recipes/tiny_stack.json (the tests shrink the models)
 common=(--data "$DATA" --n-train "$N_TRAIN" --eval-n "$EVAL_N" --device "$DEVICE" --mixed-precision "$PRECISION"
+  --size "$SIZE"
   --workers 2 --grid-n "$GRID_N")
 [[ -z "${NO_ABLATION:-}" ]] && common+=(--ablation)
 [[ -n "$TF32" ]] && common+=(--allow-tf32)
-if [[ -n "$HARD_STOP" ]]; then  # everything this script started is stopped then, and what finished is collected
-  ( sleep "$HARD_STOP"; log "hard stop"; pkill -TERM -f "recipes/study.py" ) &
+[[ -n "$STACK" ]] && common+=(--stack "$STACK")
+HARD_PID=""
+if [[ -n "$HARD_STOP" ]]; then  # every arm this run started is stopped then, and what finished is collected
+  ( sleep "$HARD_STOP"; log "hard stop"; pkill -TERM -f -- "$RUNS/" ) >/dev/null 2>&1 &
+  HARD_PID=$!
 fi
 [[ -d "$RECOGNIZER" ]] && common+=(--recognizer "$RECOGNIZER")
 
 # 1. Data and decoded caches (every arm loads them; none decodes on its own)
 python3 recipes/study.py --prepare --data "$DATA" --n-train "$N_TRAIN" --eval-n "$EVAL_N" --workers "$WORKERS" \
+  --size "$SIZE" ${STACK:+--stack "$STACK"} \
   >"$RUNS/prepare.log" 2>&1 || { log "data preparation failed"; tail -20 "$RUNS/prepare.log"; exit 1; }
 log "data ready"
 
@@ -77,26 +84,28 @@ FINAL_PID=""
 [[ -n "$FINAL" ]] && FINAL_PID=$! && log "long run $FINAL started (pid $FINAL_PID)"
 
 # 3. The study arms, $PARALLEL at a time
+printf '%s\0' "${common[@]}" >"$RUNS/common.args"  # the shared options, whitespace-safe, for the workers
 study_arm() {
+  local common
+  mapfile -d '' common <"$RUNS/common.args"
   python3 recipes/study.py "$1" --steps "$STUDY_STEPS" --batch "$STUDY_BATCH" --runs "$RUNS/study" \
     --max-train-seconds "$STUDY_SECONDS" "${common[@]}" >"$RUNS/study-$1.log" 2>&1 \
     && log "arm $1 done" || log "arm $1 FAILED (see study-$1.log)"
 }
 export -f study_arm log
 export STUDY_STEPS STUDY_BATCH STUDY_SECONDS RUNS OUT START
-export COMMON="${common[*]}"
-# shellcheck disable=SC2016
+# shellcheck disable=SC2086
 printf '%s\n' $ARMS | timeout --signal=TERM $((DEADLINE - ($(date +%s) - START))) \
-  xargs -P "$PARALLEL" -I{} bash -c 'common=($COMMON); study_arm "$@"' _ {}
+  xargs -P "$PARALLEL" -I{} bash -c 'study_arm "$@"' _ {}
 log "study arms finished or stopped"
 # wait for the long run (it stops itself at FINAL_SECONDS of training; evaluation follows)
 remaining=$((DEADLINE + 60 - ($(date +%s) - START)))
-( sleep $((remaining > 0 ? remaining : 1)); kill "$FINAL_PID" 2>/dev/null ) &
+( sleep $((remaining > 0 ? remaining : 1)); kill "$FINAL_PID" 2>/dev/null ) >/dev/null 2>&1 &
 WATCH=$!
 if [[ -n "$FINAL_PID" ]]; then
   wait "$FINAL_PID" && log "long run done" || log "long run FAILED or stopped (see final.log)"
 fi
-kill "$WATCH" 2>/dev/null
+pkill -P "$WATCH" sleep 2>/dev/null; kill "$WATCH" 2>/dev/null
 
 # 4. Collect (at most 8 files come back: the log, the tables, the results archive, the pipeline in parts)
 { python3 recipes/study.py --table --runs "$RUNS/study"; echo; python3 recipes/study.py --table --runs "$RUNS/final"; } \
@@ -116,4 +125,5 @@ if [[ -n "$model" ]]; then
   tar -cf - -C "$(dirname "$model")" pipeline | split -b 15m - "$OUT/pipeline.tar.part-"
 fi
 log "collected: $(ls "$OUT" | tr '\n' ' ')"
+if [[ -n "$HARD_PID" ]]; then pkill -P "$HARD_PID" sleep 2>/dev/null; kill "$HARD_PID" 2>/dev/null; fi
 cat "$OUT/study_table.md"

@@ -116,21 +116,21 @@ def _textgen(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "textgen.cli", *args], check=True, cwd=ROOT)
 
 
-def make_data(data: Path, n_train: int, workers: int, n_heldout: int = 50) -> dict[str, Path]:
+def make_data(data: Path, n_train: int, workers: int, n_heldout: int = 50, size: int = 128) -> dict[str, Path]:
     """Writes (once; reruns skip finished shards) every set the arms use; returns their paths."""
     sets = {
-        "simple": (data / "synth128", n_train, "simple", SEEDS["simple"], 1000),
-        "easy": (data / "easy128", n_train, "easy", SEEDS["easy"], 1000),
-        "val": (data / "synth128_val", 64, "simple", SEEDS["val"], 64),
-        "heldout": (data / "heldout128", 200, "simple", SEEDS["heldout"], 200),
+        "simple": (data / f"synth{size}", n_train, "simple", SEEDS["simple"], 1000),
+        "easy": (data / f"easy{size}", n_train, "easy", SEEDS["easy"], 1000),
+        "val": (data / f"synth{size}_val", 64, "simple", SEEDS["val"], 64),
+        "heldout": (data / f"heldout{size}", 200, "simple", SEEDS["heldout"], 200),
     }
     for folder, n, mode, seed, shard in sets.values():
         if len(list(folder.glob("*_stats.json"))) == -(-n // shard):
             continue  # complete (synth would skip every shard too, after a second of start-up)
-        _textgen("synth", "-o", str(folder), "--n", str(n), "--size", "128", "--seed", str(seed), "--mode", mode,
+        _textgen("synth", "-o", str(folder), "--n", str(n), "--size", str(size), "--seed", str(seed), "--mode", mode,
                  "--shard-size", str(shard), "--workers", str(workers))  # fmt: skip
     paths = {name: spec[0] for name, spec in sets.items()}
-    planned, own = data / "heldout128.jsonl", data / "heldout128_layouts.jsonl"
+    planned, own = data / f"heldout{size}.jsonl", data / f"heldout{size}_layouts.jsonl"
     if not planned.is_file() or not own.is_file():
         write_prompt_sets(paths["heldout"], planned, own, n_heldout)
     paths["prompts"], paths["prompts_layouts"] = planned, own
@@ -138,12 +138,12 @@ def make_data(data: Path, n_train: int, workers: int, n_heldout: int = 50) -> di
     return paths
 
 
-def prepare_caches(paths: dict[str, Path], workers: int) -> None:
+def prepare_caches(paths: dict[str, Path], workers: int, stack: dict[str, Any] | None = None) -> None:
     """Decodes the training sets once for every glyph source into the in-memory cache the arms load."""
     from textgen.models import StackConfig, build_char_tokenizer
     from textgen.train_data import MemoryTriples
 
-    base = json.loads(BASE_STACK.read_text())
+    base = {**json.loads(BASE_STACK.read_text()), **(stack or {})}
     tokenizer = build_char_tokenizer(base.get("max_text_length", StackConfig().max_text_length))
     from data_prep.records import shard_paths
 
@@ -187,7 +187,7 @@ def train_command(
 ) -> list[str]:
     """The ``textgen train-controlnet`` command line of an arm."""
     spec = ARMS[arm]
-    stack = {**json.loads(BASE_STACK.read_text()), **spec.stack}
+    stack = {**json.loads(BASE_STACK.read_text()), **device_opts.get("stack", {}), **spec.stack}
     flags = {**BASE_TRAIN, **spec.train}
     if flags.get("ocr_loss_weight"):
         flags["recognizer"] = str(device_opts["recognizer"])
@@ -284,6 +284,8 @@ def evaluate_arm(
     if grid_n:
         specs = load_prompts(paths["prompts"])[:grid_n]
         results["grid"] = str(sample_grid(pipe, specs, out / "grid.png", steps, guidance))
+        if on_result is not None:
+            on_result(results)
     return results
 
 
@@ -342,6 +344,7 @@ def run_arm(arm: str, args: argparse.Namespace, paths: dict[str, Path]) -> dict[
         "recognizer": args.recognizer,
         "max_train_seconds": args.max_train_seconds,
         "allow_tf32": args.allow_tf32,
+        "stack": json.loads(args.stack) if args.stack else {},
     }
     if args.model is None and (not (train_dir / "pipeline" / "model_index.json").is_file() or not args.skip_trained):
         if spec.weights_of and not (train_dir / "pipeline").is_dir():
@@ -477,6 +480,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--allow-tf32", action="store_true", help="TF32 matmuls on the GPU")
     parser.add_argument("--resume-from", type=Path, default=None, help="continue this run folder to --steps")
     parser.add_argument("--model", type=Path, default=None, help="evaluate this pipeline folder (no training)")
+    parser.add_argument("--stack", default=None, help="JSON of StackConfig fields over tiny_stack.json (tests)")
+    parser.add_argument("--size", type=int, default=128, help="image side of the datasets (128)")
     parser.add_argument("--skip-eval", action="store_true", help="train only")
     parser.add_argument("--prepare", action="store_true", help="make the datasets and decoded caches, then exit")
     args = parser.parse_args(argv)
@@ -488,8 +493,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(results_table(args.runs))
         return 0
     if args.prepare:
-        paths = make_data(args.data, args.n_train, args.workers, n_heldout=max(args.eval_n, GRID_PROMPTS))
-        prepare_caches(paths, args.workers)
+        paths = make_data(args.data, args.n_train, args.workers, max(args.eval_n, GRID_PROMPTS), args.size)
+        prepare_caches(paths, args.workers, json.loads(args.stack) if args.stack else None)
         return 0
     unknown = [a for a in args.arms if a not in ARMS]
     if unknown or not args.arms:
@@ -500,7 +505,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import torch
 
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    paths = make_data(args.data, args.n_train, args.workers, n_heldout=max(args.eval_n, GRID_PROMPTS))
+    paths = make_data(args.data, args.n_train, args.workers, max(args.eval_n, GRID_PROMPTS), args.size)
     for arm in args.arms:
         result = run_arm(arm, args, paths)
         planned = result.get("planned", {})
