@@ -60,7 +60,9 @@ class RecognizerTrainArgs:
         if unknown:
             raise ValueError(f"--modes: unknown synth mode(s) {sorted(unknown)}; expected some of {MODES}")
         if len(self.channels) != 4 or min(self.channels) < 1 or self.hidden < 1:
-            raise ValueError(f"--channels needs four positive sizes and --hidden >= 1, got {self.channels}, {self.hidden}")
+            raise ValueError(
+                f"--channels needs four positive sizes and --hidden >= 1, got {self.channels}, {self.hidden}"
+            )
         if not self.learning_rate > 0:
             raise ValueError(f"--learning_rate must be > 0, got {self.learning_rate}")
         return self
