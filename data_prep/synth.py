@@ -36,27 +36,12 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from data_prep.records import TripleRecord, encode_image, write_triple
+from textgen.colors import PALETTE
 from textgen.fonts import available_fonts, font_style, get_font, missing_chars
 from textgen.layout import Layout, TextBox
 
 # ----------------------------------------------------------------------------------------------- vocabulary
-# Named colours: the caption uses the name, the layout stores the exact hex of what was drawn.
-PALETTE: dict[str, tuple[int, int, int]] = {
-    "white": (245, 245, 242),
-    "black": (22, 22, 24),
-    "red": (210, 38, 38),
-    "orange": (242, 133, 28),
-    "yellow": (250, 212, 45),
-    "green": (38, 150, 70),
-    "blue": (36, 92, 210),
-    "dark blue": (20, 32, 92),
-    "purple": (120, 58, 170),
-    "pink": (240, 128, 178),
-    "brown": (112, 70, 38),
-    "gray": (128, 128, 132),
-    "beige": (232, 218, 184),
-    "teal": (20, 128, 128),
-}
+# Named colours (the caption uses the name, the layout stores the exact hex of what was drawn): textgen.colors.
 
 # Short words of posters, signs and flyers; numbers and prices are drawn as often as a real sign has them.
 WORDS: tuple[str, ...] = (

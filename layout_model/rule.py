@@ -45,6 +45,12 @@ class RuleOptions:
         anchors: Where the seed may put a column in the free height (0 top, 0.5 centre, 1 bottom); repeats
             weight the choice.
         max_lines: Most lines one text is broken onto.
+        font: The font the boxes are drawn in (set on every box, and measured with); ``None``: the renderer's
+            default for the text's script.
+        min_height: Smallest box height, as a fraction of the shorter side: a model that paints text legibly only
+            from some height up declares it (``PipelineConfig.planner_options``); subtitles are raised to it, and
+            the column shrinks no further than it unless the canvas cannot hold the texts otherwise.
+        colors: Read the prompt's text colour words (``white text``) into the boxes' ``color``.
     """
 
     margin: float = 0.07
@@ -57,8 +63,13 @@ class RuleOptions:
     styles: tuple[str, ...] = STYLES
     anchors: tuple[float, ...] = (0.0, 0.0, 0.25, 0.5)  # mostly high: posters lead with their title
     max_lines: int = 6
+    font: str | None = None
+    min_height: float = 0.0
+    colors: bool = True
 
     def __post_init__(self) -> None:
+        if not 0 <= self.min_height < 1:
+            raise ValueError(f"RuleOptions.min_height must be in [0, 1), got {self.min_height}")
         unknown = [s for s in self.styles if s not in STYLES]
         if unknown or not self.styles:
             raise ValueError(f"RuleOptions.styles: expected a non-empty subset of {STYLES}, got {self.styles!r}")
@@ -82,6 +93,10 @@ class _Padding:
     def box_size(self, block: TextBlock, size: float) -> tuple[float, float]:
         pad = 2 * (self.px + self.rel * size)
         return block.width * size + pad, block.height * size + pad
+
+    def size_for_height(self, block: TextBlock, box_h: float) -> float:
+        """The font size whose padded box is ``box_h`` high."""
+        return max(0.0, (box_h - 2 * self.px) / (block.height + 2 * self.rel))
 
     def size_for(self, block: TextBlock, max_w: float, max_h: float) -> float:
         """The largest font size whose padded box fits ``max_w`` x ``max_h``."""
@@ -158,6 +173,14 @@ class RulePlanner:
         _check_size(width, height)
         found = extract_texts(prompt, texts)
         boxes = self.place(found, width, height, seed)
+        if self.options.colors and boxes:
+            from dataclasses import replace
+
+            from textgen.colors import PALETTE, text_colors_from_prompt, to_hex
+
+            names = text_colors_from_prompt(prompt)
+            if names:
+                boxes = [replace(b, color=to_hex(PALETTE[names[i % len(names)]])) for i, b in enumerate(boxes)]
         return Layout(width=width, height=height, boxes=tuple(boxes), caption=prompt)
 
     def plan_batch(
@@ -195,7 +218,8 @@ class RulePlanner:
         pad = self._padding(short)
 
         # 1. Sizes: the title first, then subtitles relative to it.
-        items = self._size_items(texts, free_w, free_h, title_frac, ratio, min_font, pad)
+        min_box_h = o.min_height * short
+        items = self._size_items(texts, free_w, free_h, title_frac, ratio, min_font, pad, min_box_h)
         gaps = [gap * (title_gap_factor if i == 0 else 1.0) for i in range(len(items) - 1)]
 
         # 2. Fit the column into the free height: shrink every size and gap by one factor (the constant part
@@ -204,6 +228,19 @@ class RulePlanner:
             return sum(pad.box_size(it.block, it.size)[1] for it in items) + sum(gaps)
 
         total = column_height()
+        if total > free_h and min_box_h > 0:
+            # First shrink only what stands above the minimum height (the title), keeping the rest legible.
+            floors = [pad.size_for_height(it.block, min_box_h) for it in items]
+            for _ in range(8):
+                excess = column_height() - free_h
+                room = [max(0.0, it.size - f) for it, f in zip(items, floors)]
+                if excess <= 0 or sum(room) <= 0:
+                    break
+                per_size = sum(r * (it.block.height + 2 * pad.rel) for r, it in zip(room, items))
+                cut = min(1.0, excess / max(per_size, 1e-9))
+                for it, r in zip(items, room):
+                    it.size -= r * cut
+            total = column_height()
         if total > free_h:
             fixed = 2 * pad.px * len(items)
             if fixed >= free_h:
@@ -229,7 +266,7 @@ class RulePlanner:
         for it, top in zip(items, tops):
             w, h = pad.box_size(it.block, it.size)
             x0 = margin + (free_w - w) * align
-            boxes.append(_to_textbox(it.text, (x0, top, x0 + w, top + h), width, height))
+            boxes.append(_to_textbox(it.text, (x0, top, x0 + w, top + h), width, height, font=o.font))
         return boxes
 
     def place_missing(self, layout: Layout, texts: Sequence[str], seed: int = 0) -> Layout:
@@ -287,15 +324,18 @@ class RulePlanner:
         ratio: float,
         min_font: float,
         pad: _Padding,
+        min_box_h: float = 0.0,
     ) -> list[_Item]:
         o = self.options
-        title_blocks = text_blocks(texts[0], max_lines=o.max_lines)
+        title_blocks = text_blocks(texts[0], font=o.font, max_lines=o.max_lines)
         block, size = _best_block(title_blocks, free_w * title_frac, free_h * o.title_max_height, pad)
         items = [_Item(texts[0], block, size)]
         for text in texts[1:]:
             # Smaller than the title, readable, and on as few lines as the width allows.
             wanted = min(max(size * ratio, min_font), size * 0.9)
-            sub_block, sub_size = _fewest_lines(text_blocks(text, max_lines=o.max_lines), wanted, free_w, pad)
+            wanted = max(wanted, pad.size_for_height(text_blocks(text, font=o.font, max_lines=1)[0], min_box_h))
+            blocks = text_blocks(text, font=o.font, max_lines=o.max_lines)
+            sub_block, sub_size = _fewest_lines(blocks, wanted, free_w, pad)
             items.append(_Item(text, sub_block, sub_size))
         return items
 
@@ -343,10 +383,10 @@ def _intersection(a: PixelBox, b: PixelBox) -> float:
     return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
 
 
-def _to_textbox(text: str, box: PixelBox, width: int, height: int) -> TextBox:
+def _to_textbox(text: str, box: PixelBox, width: int, height: int, font: str | None = None) -> TextBox:
     x0, y0, x1, y1 = box
     norm = (x0 / width, y0 / height, x1 / width, y1 / height)
-    return TextBox(text=text, box=tuple(min(1.0, max(0.0, v)) for v in norm))
+    return TextBox(text=text, box=tuple(min(1.0, max(0.0, v)) for v in norm), font=font)
 
 
 def _check_size(width: int, height: int) -> None:

@@ -90,7 +90,7 @@ class EvalOptions:
             so its short side is 736 px; a small crop would be blown up several times, and in tests a few crisp
             glyph crops then came back misread or flipped by the direction classifier). ``"square"``: the crop
             centred on a square canvas of that colour. ``"none"``: the bare crop.
-        palette: Named colours for the colour check: ``"synth"`` (:data:`data_prep.synth.PALETTE`, the colours
+        palette: Named colours for the colour check: ``"synth"`` (:data:`textgen.colors.PALETTE`, the colours
             ``textgen synth`` paints and names in its captions), ``"basic"`` (:data:`textgen.metrics.BASIC_PALETTE`)
             or a mapping name -> colour.
     """
@@ -112,7 +112,7 @@ class EvalOptions:
         if self.palette == "basic":
             return BASIC_PALETTE
         if self.palette == "synth":
-            from data_prep.synth import PALETTE
+            from textgen.colors import PALETTE
 
             return PALETTE
         raise ValueError(f"palette must be 'synth', 'basic' or a mapping name -> colour, got {self.palette!r}")

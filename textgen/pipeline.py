@@ -109,7 +109,23 @@ class PosterOutput:
 
 @dataclass
 class PipelineConfig:
-    """Saved beside the diffusers folder as ``textgen_pipeline.json``."""
+    """Saved beside the diffusers folder as ``textgen_pipeline.json``.
+
+    Args:
+        control: ``"glyph"`` or ``"canny"``.
+        planner: The planner spec (``"rule"`` or an LLM planner folder / hub id).
+        height: Native output height.
+        width: Native output width.
+        num_inference_steps: Default denoising steps.
+        guidance_scale: Default classifier-free guidance.
+        glyph_options: :class:`textgen.glyph.GlyphOptions` fields.
+        planner_options: :class:`layout_model.rule.RuleOptions` fields for the rule planner (e.g. the ``font`` the
+            model paints best, wider titles).
+        min_text_height: The smallest text (box height in pixels at the native size) the model paints legibly, as
+            measured (``recipes/height_curve.py``): the rule planner keeps boxes at least this high, and a layout
+            with smaller boxes gets a warning.
+        extra: Free-form notes.
+    """
 
     control: str = "glyph"
     planner: str = "rule"
@@ -118,6 +134,8 @@ class PipelineConfig:
     num_inference_steps: int = 20
     guidance_scale: float = 7.5
     glyph_options: dict[str, Any] = field(default_factory=dict)
+    planner_options: dict[str, Any] = field(default_factory=dict)
+    min_text_height: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -318,8 +336,32 @@ class PosterPipeline:
         if self._planner is None:
             from layout_model import load_planner
 
-            self._planner = load_planner(self.planner_spec)
+            kwargs = {}
+            if self.planner_spec == "rule":
+                from layout_model.rule import RuleOptions
+
+                options = dict(self.config.planner_options)
+                for key in ("title_width", "subtitle_ratio", "styles", "anchors"):
+                    if key in options:
+                        options[key] = tuple(options[key])
+                if self.config.min_text_height and "min_height" not in options:
+                    options["min_height"] = self.config.min_text_height / min(self.default_size())
+                kwargs["options"] = RuleOptions(**options)
+            self._planner = load_planner(self.planner_spec, **kwargs)
         return self._planner
+
+    def small_boxes(self, layout: Layout) -> list[tuple[int, str, float]]:
+        """Boxes lower than the model's declared legible height: ``(index, text, height at the native size)``."""
+        if not self.config.min_text_height:
+            return []
+        native = min(self.default_size())
+        short = min(layout.width, layout.height)
+        found = []
+        for i, box in enumerate(layout.boxes):
+            h = (box.box[3] - box.box[1]) * layout.height * native / short
+            if h < self.config.min_text_height - 0.5:
+                found.append((i, box.text, h))
+        return found
 
     @property
     def ocr_engine(self):
@@ -479,6 +521,12 @@ class PosterPipeline:
         layout = layout.resized(width, height)
         if layout.caption is None:
             layout = Layout(width=width, height=height, boxes=layout.boxes, caption=prompt)
+        for i, text, h in self.small_boxes(layout):
+            logger.warning(
+                "box %d (%r) is %.0f px high at the model's %d px: below the %.0f px it paints legibly; expect "
+                "it to come out unreadable (fewer or shorter texts, or a larger box)",
+                i, text, h, min(self.default_size()), self.config.min_text_height,
+            )  # fmt: skip
 
         # 3. Render the glyph
         glyph = render_glyph(layout, options=GlyphOptions(**self.config.glyph_options))
