@@ -97,8 +97,22 @@ ARMS: dict[str, Arm] = {
                       data="curriculum"),
     "ocr_loss": Arm("base + the text-perceptual loss (recognizer CTC on the predicted clean image, weight 0.05)",
                     train={"ocr_loss_weight": 0.05}),
+    # once the glyph sits on the strokes (the change that matters most), each other change on top of it:
+    # "anc" = aligned, no ControlNet (the cheaper of the two aligned models)
+    "anc_easy": Arm("aligned_no_controlnet on the easy set", stack={"controlnet": False}, glyph="mask", data="easy"),
+    "anc_no_text_weight": Arm("aligned_no_controlnet with a plain MSE", stack={"controlnet": False}, glyph="mask",
+                              train={"text_loss_weight": 0}),
+    "anc_mid_t": Arm("aligned_no_controlnet with logit-normal timesteps", stack={"controlnet": False}, glyph="mask",
+                     train={"timestep_sampling": "logit_normal"}),
+    "anc_ocr_loss": Arm("aligned_no_controlnet + the text-perceptual loss (weight 0.05)",
+                        stack={"controlnet": False}, glyph="mask", train={"ocr_loss_weight": 0.05}),
+    "anc_curriculum": Arm("aligned_no_controlnet, easy set for the first half, then the simple set",
+                          stack={"controlnet": False}, glyph="mask", data="curriculum"),
+    "anc_wide": Arm("aligned_no_controlnet with the (64,128,256)x2 UNet", stack={**WIDE, "controlnet": False},
+                    glyph="mask"),
     # combinations where the single changes interact
-    "aligned_no_controlnet": Arm("aligned + no ControlNet", stack={"controlnet": False}, glyph="mask"),
+    "aligned_no_controlnet": Arm("aligned + no ControlNet", stack={"controlnet": False}, glyph="mask",
+                                 extra_samplers=((30, 2.0),)),
     "aligned_curriculum": Arm("aligned + curriculum", glyph="mask", data="curriculum"),
     "trial_simple": Arm("the trial's model and loss on today's simple set (aligned glyph), 30 steps CFG 2",
                         stack=TRIAL["stack"], train=TRIAL["train"], glyph="mask", sampler=(30, 2.0)),
