@@ -51,9 +51,7 @@ def text_colors_from_prompt(prompt: str) -> list[str]:
     """
     names = _names_pattern()
     text = prompt.lower()
-    before = re.search(
-        rf"\b({names})(?:\s*(?:,|and|&)\s*({names}))?\s+(?:[a-z-]+\s+)?{_TEXT_NOUNS}\b", text
-    )
+    before = re.search(rf"\b({names})(?:\s*(?:,|and|&)\s*({names}))?\s+(?:[a-z-]+\s+)?{_TEXT_NOUNS}\b", text)
     after = re.search(rf"\b{_TEXT_NOUNS}\s+(?:in|colou?red)\s+({names})(?:\s+and\s+({names}))?\b", text)
     match = before or after
     if match is None:

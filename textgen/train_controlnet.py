@@ -825,18 +825,82 @@ def _last_checkpoint_name(output_dir: Path) -> str:
     return found[-1].name if found else "none saved yet"
 
 
+def check_checkpoint(path: Path) -> dict[str, Any]:
+    """Checks a checkpoint folder's files before anything loads them; returns its training state.
+
+    Raises:
+        ValueError: naming the first missing, empty, truncated or unreadable file.
+    """
+    import zipfile
+
+    from safetensors import safe_open
+
+    state_file = path / STATE_NAME
+    if not state_file.is_file():
+        raise ValueError(f"{path}: incomplete checkpoint (no {STATE_NAME}: the save was interrupted)")
+    try:
+        state = json.loads(state_file.read_text())
+        int(state["global_step"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{state_file}: unreadable training state ({err})") from err
+    for file in sorted(path.iterdir()):
+        if not file.is_file():
+            continue
+        if file.stat().st_size == 0:
+            raise ValueError(f"{file}: empty file in the checkpoint (a save cut short?)")
+        if file.suffix == ".safetensors":
+            try:
+                with safe_open(str(file), framework="pt") as f:
+                    for key in f.keys():  # noqa: SIM118 (safe_open is no dict)
+                        f.get_slice(key)
+            except Exception as err:  # SafetensorError and OSError alike
+                raise ValueError(f"{file}: truncated or corrupt safetensors file ({err})") from err
+        elif file.suffix == ".bin" and not zipfile.is_zipfile(file):
+            raise ValueError(f"{file}: truncated or corrupt torch file (not a complete archive)")
+    return state
+
+
+def _complete(path: Path) -> bool:
+    try:
+        check_checkpoint(path)
+    except ValueError:
+        return False
+    return True
+
+
+def _remove_partial_saves(output_dir: Path) -> None:
+    """Deletes the ``.checkpoint-STEP.partial`` folders of saves that were cut short (never resumed from)."""
+    if not output_dir.is_dir():
+        return
+    for partial in output_dir.glob(".checkpoint-*.partial"):
+        logger.warning("removing %s: a checkpoint save that did not finish", partial)
+        shutil.rmtree(partial, ignore_errors=True)
+
+
 def _resolve_resume(run: RunArgs) -> Path | None:
     if not run.resume_from_checkpoint:
         return None
     if run.resume_from_checkpoint == "latest":
         found = list_checkpoints(Path(run.output_dir))
-        if not found:
+        complete = [p for p in found if _complete(p)]
+        newest = _checkpoint_step(complete[-1]) if complete else -1
+        skipped = [p.name for p in found if p not in complete and _checkpoint_step(p) > newest]
+        if skipped:
+            logger.warning("--resume_from_checkpoint latest: skipping incomplete or damaged %s", ", ".join(skipped))
+        if not complete:
+            if found:
+                raise ValueError(
+                    f"{run.output_dir}: no complete checkpoint to resume from ({', '.join(p.name for p in found)} "
+                    "are incomplete or damaged); remove them to start over"
+                )
             logger.info("--resume_from_checkpoint latest: no checkpoint in %s yet, starting a new run", run.output_dir)
             return None
-        return found[-1]
+        return complete[-1]
     path = Path(run.resume_from_checkpoint)
     if not path.is_dir() and (Path(run.output_dir) / path).is_dir():
         path = Path(run.output_dir) / path
+    if not path.is_dir():
+        raise FileNotFoundError(f"--resume_from_checkpoint {run.resume_from_checkpoint}: no such checkpoint folder")
     if not (path / STATE_NAME).is_file():
         raise FileNotFoundError(f"--resume_from_checkpoint {run.resume_from_checkpoint}: no {STATE_NAME} there")
     return path
@@ -1041,6 +1105,8 @@ class ControlNetTrainer:
         self.noise_rng = torch.Generator(device=acc.device).manual_seed(run.seed * 1000 + acc.process_index)
 
         # Resume: weights, optimizer, LR schedule and RNG (accelerate), EMA, step and data position (ours).
+        if acc.is_main_process:
+            _remove_partial_saves(self.output_dir)
         resume = _resolve_resume(run)
         if resume is not None:
             self.load_checkpoint(resume)
@@ -1343,11 +1409,12 @@ class ControlNetTrainer:
         from safetensors.torch import save_file
 
         acc, run = self.accelerator, self.args.run
-        path = self.output_dir / f"checkpoint-{self.global_step}"
-        if acc.is_main_process and run.checkpoints_total_limit:
-            old = [p for p in list_checkpoints(self.output_dir) if p != path]
-            for stale in old[: max(0, len(old) - run.checkpoints_total_limit + 1)]:
-                shutil.rmtree(stale)
+        final = self.output_dir / f"checkpoint-{self.global_step}"
+        # Written under a temporary name and renamed when complete: a run killed mid-save (or a full disk) leaves
+        # a .partial folder that resuming ignores, and the older checkpoints are pruned only after the rename.
+        path = self.output_dir / f".checkpoint-{self.global_step}.partial"
+        if acc.is_main_process and path.exists():
+            shutil.rmtree(path)
         acc.wait_for_everyone()
         acc.save_state(str(path))
         path.mkdir(parents=True, exist_ok=True)
@@ -1375,22 +1442,35 @@ class ControlNetTrainer:
                 state["ema"][name] = ema_state
             if tensors:
                 save_file({k: v.cpu().contiguous() for k, v in tensors.items()}, str(path / EMA_NAME))
-            (path / STATE_NAME).write_text(json.dumps(state, indent=2) + "\n")
+            (path / STATE_NAME).write_text(json.dumps(state, indent=2) + "\n")  # written last: marks it complete
         acc.wait_for_everyone()
-        logger.info("saved checkpoint %s", path)
-        return path
+        if acc.is_main_process:
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(path, final)
+            if run.checkpoints_total_limit:
+                old = [p for p in list_checkpoints(self.output_dir) if p != final]
+                for stale in old[: max(0, len(old) - run.checkpoints_total_limit + 1)]:
+                    shutil.rmtree(stale)
+        acc.wait_for_everyone()
+        logger.info("saved checkpoint %s", final)
+        return final
 
     def load_checkpoint(self, path: Path) -> None:
         from safetensors.torch import load_file
 
         acc = self.accelerator
-        state = json.loads((path / STATE_NAME).read_text())
+        state = check_checkpoint(path)
         if sorted(state["trainable"]) != sorted(self.trainable):
             raise ValueError(
                 f"{path}: the checkpoint trained {state['trainable']} but this run trains {list(self.trainable)}; "
                 "use the same --train_unet/--train_text_encoder flags to resume"
             )
-        acc.load_state(str(path))
+        try:
+            acc.load_state(str(path))
+        except Exception as err:  # accelerate/torch errors on a damaged file: name the checkpoint, not a traceback
+            raise ValueError(f"{path}: the checkpoint cannot be loaded ({type(err).__name__}: {err}); resume from an "
+                             "earlier one with --resume_from_checkpoint checkpoint-STEP") from err  # fmt: skip
         rng = path / RNG_NAME.format(rank=acc.process_index)
         if rng.is_file():
             self.noise_rng.set_state(load_file(str(rng))["noise_rng"])
