@@ -12,6 +12,7 @@ import functools
 from dataclasses import dataclass
 
 from textgen.fonts import FontSpec, MissingGlyphError, get_font, resolve_font, select_font
+from textgen.script import needs_shaping
 
 REF_SIZE = 64  # font size (px) at which extents are measured; they scale linearly with the size
 LINE_SPACING = 0.15  # matches textgen.glyph.GlyphOptions.line_spacing
@@ -87,7 +88,7 @@ def font_for(text: str, font: str | None = None, language: str | None = None) ->
 
 @functools.lru_cache(maxsize=65536)
 def _line_ink(spec: FontSpec, line: str) -> tuple[float, float, float, float]:
-    return get_font(spec, REF_SIZE).getbbox(line)
+    return get_font(spec, REF_SIZE, needs_shaping(line)).getbbox(line)
 
 
 def _block(spec: FontSpec, lines: tuple[str, ...]) -> TextBlock:
@@ -125,7 +126,7 @@ def text_blocks(
         return (_block(spec, lines),)
     units, joiner = _units(text.strip() or text)
     widths = [_line_ink(spec, u)[2] - _line_ink(spec, u)[0] for u in units]
-    gap = get_font(spec, REF_SIZE).getlength(joiner) if joiner else 0.0
+    gap = get_font(spec, REF_SIZE, needs_shaping(text)).getlength(joiner) if joiner else 0.0
     blocks = []
     for n in range(1, min(len(units), max(1, max_lines)) + 1):
         lines = _balanced(units, joiner, n, widths, gap)

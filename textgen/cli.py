@@ -36,7 +36,9 @@ class CommandError(Exception):
 
 
 def parse_size(value: str) -> tuple[int, int]:
-    """Parses ``WxH`` (or a single number for a square) into ``(width, height)``."""
+    """Parses ``WxH`` (or a single number for a square) into ``(width, height)``, within the canvas caps."""
+    from textgen.layout import canvas_problem
+
     w, sep, h = value.lower().partition("x")
     try:
         width, height = int(w), int(h if sep else w)
@@ -44,7 +46,40 @@ def parse_size(value: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected WxH such as 512x512, got {value!r}") from err
     if width <= 0 or height <= 0:
         raise argparse.ArgumentTypeError(f"size must be positive, got {value!r}")
+    problem = canvas_problem(width, height)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return width, height
+
+
+def int_in(low: int, high: int):
+    """An argparse type: an integer in ``[low, high]``."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from err
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"expected {low}-{high}, got {number}")
+        return number
+
+    return parse
+
+
+def float_in(low: float, high: float):
+    """An argparse type: a finite number in ``[low, high]`` (NaN and infinity refused)."""
+
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from err
+        if not low <= number <= high:  # also false for NaN
+            raise argparse.ArgumentTypeError(f"expected a finite number in [{low:g}, {high:g}], got {value}")
+        return number
+
+    return parse
 
 
 # ------------------------------------------------------------------------------------------------- render
@@ -77,7 +112,10 @@ def run(args: argparse.Namespace) -> int:
     image = render_glyph(
         layout, size=args.size, font=args.font, mask=args.mask, options=GlyphOptions(on_missing=args.on_missing)
     )
-    image.save(args.output)
+    from textgen.outputs import OutputFiles
+
+    with OutputFiles() as out:
+        image.save(out.path(args.output))
     print(f"wrote {args.output} ({image.width}x{image.height}, {len(layout.boxes)} boxes)")
     return 0
 

@@ -128,11 +128,30 @@ def coverage(spec: FontSpec) -> frozenset[int]:
 
 
 @functools.lru_cache(maxsize=4096)
-def get_font(spec: FontSpec, size: int) -> ImageFont.FreeTypeFont:
-    """A cached Pillow font at ``size`` pixels (basic layout: fast and deterministic)."""
-    return ImageFont.truetype(
-        spec.path, size=max(1, int(size)), index=spec.index, layout_engine=ImageFont.Layout.BASIC
-    )
+def get_font(spec: FontSpec, size: int, shaped: bool = False) -> ImageFont.FreeTypeFont:
+    """A cached Pillow font at ``size`` pixels.
+
+    Args:
+        spec: The font.
+        size: Size in pixels.
+        shaped: Lay text out with raqm (complex shaping and right-to-left: Arabic, Hebrew, Indic...); otherwise
+            Pillow's basic layout, fast and deterministic, right for Latin and CJK
+            (:func:`textgen.script.needs_shaping` tells which a text needs).
+
+    Raises:
+        FontError: ``shaped`` text but this Pillow was built without raqm.
+    """
+    engine = ImageFont.Layout.BASIC
+    if shaped:
+        from PIL import features
+
+        if not features.check("raqm"):
+            raise FontError(
+                "this text needs complex shaping (Arabic, Hebrew, Indic scripts...) and this Pillow has no raqm "
+                "(libraqm); install Pillow with raqm, e.g. the manylinux wheels from PyPI"
+            )
+        engine = ImageFont.Layout.RAQM
+    return ImageFont.truetype(spec.path, size=max(1, int(size)), index=spec.index, layout_engine=engine)
 
 
 def _needs_glyph(char: str) -> bool:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from textgen.cli import CommandError, parse_size
+from textgen.cli import CommandError, float_in, int_in, parse_size
+
+# the ranges of textgen.pipeline (MAX_STEPS, ...), repeated here so parsing the command line imports no torch
+_STEPS, _GUIDANCE, _CONTROL, _IMAGES = int_in(1, 1000), float_in(0.0, 100.0), float_in(0.0, 10.0), int_in(1, 64)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,12 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--planner", help="'rule' or an LLM planner folder (default: the model's)")
     parser.add_argument("--layout", help="layout JSON to paint instead of planning one")
     parser.add_argument("--texts", nargs="+", help="words to paint, overriding the quotes in the prompt")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
-    parser.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's)")
-    parser.add_argument("--control-scale", type=float, default=1.0, help="ControlNet conditioning scale")
-    parser.add_argument("--best-of", type=int, default=1, help="generate N candidates, keep the best by OCR")
-    parser.add_argument("--num-images", type=int, default=1)
+    parser.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0)
+    parser.add_argument("--steps", type=_STEPS, help="denoising steps, 1-1000 (default: the model's)")
+    parser.add_argument("--guidance", type=_GUIDANCE, help="classifier-free guidance, 0-100 (default: the model's)")
+    parser.add_argument("--control-scale", type=_CONTROL, default=1.0, help="glyph conditioning scale, 0-10 (1)")
+    parser.add_argument("--best-of", type=_IMAGES, default=1, help="generate N candidates, keep the best by OCR")
+    parser.add_argument("--num-images", "--n", dest="num_images", type=_IMAGES, default=1, help="images to keep")
     parser.add_argument("--size", type=parse_size, help="WxH (default: the model's)")
     parser.add_argument("--negative-prompt")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
@@ -44,8 +47,15 @@ def default_model() -> Path:
 
 
 def resolve_model(model: str | None) -> str | Path:
-    """The model to load: ``model`` as given, or the shipped one (an error naming its path when it is missing)."""
+    """The model to load: ``model`` as given, or the shipped one (an error naming its path when it is missing).
+
+    Raises:
+        CommandError: a path (``/...``, ``./...``, ``~/...``, or an existing file) that is no model folder.
+    """
     if model is not None:
+        looks_like_path = model.startswith(("/", "./", "../", "~")) or Path(model).exists()
+        if looks_like_path and not Path(model).expanduser().is_dir():
+            raise CommandError(f"--model {model}: no such model folder")
         return model
     shipped = default_model()
     if not (shipped / "model_index.json").is_file():
@@ -54,12 +64,26 @@ def resolve_model(model: str | None) -> str | Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from textgen.layout import Layout
+    from textgen.outputs import OutputFiles
+    from textgen.script import text_problem
+
+    # 1. Everything checkable without a model, first (loading takes seconds)
+    if not args.prompt.strip():
+        raise CommandError("the prompt is empty")
+    for i, text in enumerate(args.texts or []):
+        problem = text_problem(text)
+        if problem:
+            raise CommandError(f"--texts {i + 1} ({text[:40]!r}) {problem}")
+    layout = Layout.load(args.layout).validate() if args.layout else None
+    if layout is not None and args.texts:
+        raise CommandError("give --layout or --texts, not both (a layout already says which texts)")
+    model = resolve_model(args.model)
+
     import torch
 
-    from textgen.layout import Layout
     from textgen.pipeline import PosterPipeline, SpeedOptions
 
-    model = resolve_model(args.model)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     speed = SpeedOptions(dtype=args.dtype or "fp32", cpu_offload=args.cpu_offload)
     pipe = PosterPipeline.from_pretrained(
@@ -71,7 +95,6 @@ def run(args: argparse.Namespace) -> int:
         device=None if args.cpu_offload else device,
         speed=speed,
     )
-    layout = Layout.load(args.layout) if args.layout else None
     width, height = args.size if args.size else (None, None)
     out = pipe(
         args.prompt,
@@ -88,19 +111,19 @@ def run(args: argparse.Namespace) -> int:
         best_of=args.best_of,
     )
     output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     keep = out.images[: args.num_images] if args.best_of > 1 else out.images
     paths = (
         [output]
         if len(keep) == 1
         else [output.with_name(f"{output.stem}_{k}{output.suffix}") for k in range(len(keep))]
     )
-    for image, path in zip(keep, paths):
-        image.save(path)
-    if args.glyph:
-        out.glyph.save(args.glyph)
-    if args.layout_out:
-        out.layout.save(args.layout_out)
+    with OutputFiles() as files:  # all outputs appear together, or none
+        for image, path in zip(keep, paths):
+            image.save(files.path(path))
+        if args.glyph:
+            out.glyph.save(files.path(args.glyph))
+        if args.layout_out:
+            out.layout.save(files.path(args.layout_out))
     texts = ", ".join(repr(t) for t in out.layout.texts) or "no text"
     score = f", OCR score {out.scores[0]:.2f} (best of {len(out.scores)})" if out.scores else ""
     print(f"wrote {', '.join(map(str, paths))} ({texts}{score})")

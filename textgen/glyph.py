@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw
 
 from textgen.fonts import FontSpec, get_font, select_font
 from textgen.layout import Layout, TextBox
+from textgen.script import needs_shaping
 
 _REF_SIZE = 64  # font size at which line widths are measured for the size estimate and line breaking
 _MAX_LINES = 6
@@ -121,7 +122,7 @@ class _Placed:
 @functools.lru_cache(maxsize=8192)
 def _place(lines: tuple[str, ...], spec: FontSpec, size: int, spacing: float) -> _Placed:
     """Centres each line on x = 0 and stacks them at a pitch of ``size * (1 + spacing)``; measures real ink."""
-    font = get_font(spec, size)
+    font = get_font(spec, size, needs_shaping("".join(lines)))
     pitch = size * (1 + spacing)
     offsets = []
     ux0 = uy0 = math.inf
@@ -136,7 +137,7 @@ def _place(lines: tuple[str, ...], spec: FontSpec, size: int, spacing: float) ->
 
 @functools.lru_cache(maxsize=65536)
 def _ref_length(spec: FontSpec, text: str) -> float:
-    return get_font(spec, _REF_SIZE).getlength(text)
+    return get_font(spec, _REF_SIZE, needs_shaping(text)).getlength(text)
 
 
 def fit_text(box: TextBox, width: int, height: int, font: str | None = None, options: GlyphOptions | None = None):
@@ -209,7 +210,7 @@ def fit_text(box: TextBox, width: int, height: int, font: str | None = None, opt
 def _draw_lines(
     draw: ImageDraw.ImageDraw, origin: tuple[float, float], fitted: FittedText, placed: _Placed, fill: int
 ):
-    font = get_font(fitted.font, fitted.size)
+    font = get_font(fitted.font, fitted.size, needs_shaping("".join(fitted.lines)))
     for line, (dx, dy) in zip(fitted.lines, placed.offsets):
         draw.text((origin[0] + dx, origin[1] + dy), line, font=font, fill=fill)
 

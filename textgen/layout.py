@@ -21,13 +21,26 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from textgen.script import text_problem
+
 TD2_GRID = 128  # TextDiffuser-2 quantises coordinates of a 512x512 canvas to a 128 grid
+MAX_SIDE = 16384  # largest canvas side in pixels
+MAX_PIXELS = 64_000_000  # largest canvas area (an 8000x8000 RGB image is ~190 MB)
 
 Box = tuple[float, float, float, float]
 
 
 class LayoutError(ValueError):
     """A layout (or one of its boxes) is malformed; the message names the box and the field."""
+
+
+def canvas_problem(width: int, height: int) -> str | None:
+    """Why a ``width`` x ``height`` canvas is refused (over :data:`MAX_SIDE` a side or :data:`MAX_PIXELS`)."""
+    if width > MAX_SIDE or height > MAX_SIDE:
+        return f"canvas {width}x{height} is larger than {MAX_SIDE} pixels a side"
+    if width * height > MAX_PIXELS:
+        return f"canvas {width}x{height} has {width * height:,} pixels, more than the {MAX_PIXELS:,} allowed"
+    return None
 
 
 @dataclass(frozen=True)
@@ -159,6 +172,9 @@ class Layout:
         """
         if not (isinstance(self.width, int) and isinstance(self.height, int)) or self.width <= 0 or self.height <= 0:
             raise LayoutError(f"layout: canvas size must be positive integers, got {self.width}x{self.height}")
+        problem = canvas_problem(self.width, self.height)
+        if problem:
+            raise LayoutError(f"layout: {problem}")
         for i, b in enumerate(self.boxes):
             where = f"box {i} ({b.text!r})"
             if any(math.isnan(v) or math.isinf(v) for v in b.box):
@@ -170,8 +186,9 @@ class Layout:
                 raise LayoutError(f"{where}: 'box' {list(b.box)} has y1 <= y0")
             if x0 < 0 or y0 < 0 or x1 > 1 or y1 > 1:
                 raise LayoutError(f"{where}: 'box' {list(b.box)} lies outside the canvas (expected values in [0, 1])")
-            if not b.text.strip():
-                raise LayoutError(f"box {i}: 'text' is empty")
+            problem = text_problem(b.text)
+            if problem:
+                raise LayoutError(f"box {i} ({b.text[:40]!r}): 'text' {problem}")
             if math.isnan(b.angle) or math.isinf(b.angle):
                 raise LayoutError(f"{where}: 'angle' must be finite, got {b.angle}")
             if b.color is not None:

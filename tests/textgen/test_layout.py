@@ -74,7 +74,7 @@ def test_td2_parse_reports_malformed_lines():
         ((0.1, 0.1, 1.2, 0.3), "A", 0.0, None, None, r"outside the canvas"),
         ((-0.1, 0.1, 0.2, 0.3), "A", 0.0, None, None, r"outside the canvas"),
         ((0.1, math.nan, 0.2, 0.3), "A", 0.0, None, None, r"NaN"),
-        ((0.1, 0.1, 0.2, 0.3), "  ", 0.0, None, None, r"box 0: 'text' is empty"),
+        ((0.1, 0.1, 0.2, 0.3), "  ", 0.0, None, None, r"box 0 \('  '\): 'text' is empty"),
         ((0.1, 0.1, 0.2, 0.3), "A", math.inf, None, None, r"'angle' must be finite"),
         ((0.1, 0.1, 0.2, 0.3), "A", 0.0, "no-such-font", None, r"'font' unknown font 'no-such-font'"),
         ((0.1, 0.1, 0.2, 0.3), "A", 0.0, "/missing/font.ttf", None, r"does not exist"),
