@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from data_prep.records import member_end, tar_end_problem
+
 # Extensions a folder or tar reader treats as images. Anything else named like an image (a text file called
 # .jpg) is read and then rejected by the decode stage as "not_an_image".
 IMAGE_FILE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
@@ -130,8 +132,8 @@ class ShardTask:
     def fingerprint(self) -> str:
         """A digest of what this task reads; a rerun whose input changed under a finished shard is refused.
 
-        Folders and lists: the (relative) paths in the shard, so a moved input folder still resumes. Tars: the
-        file name and size.
+        Folders: the relative paths with each file's size and modification time (a file rewritten under the same
+        name is caught; a moved folder still resumes). Lists: the rows. Tars: the file name and size.
         """
         h = hashlib.sha1(self.kind.encode())
         if self.kind == "webdataset":  # name and size: the input may move, a rewritten tar is caught
@@ -140,6 +142,12 @@ class ShardTask:
         else:  # relative paths / list rows: the input folder may move
             for item in self.items:
                 h.update(b"\0" + item.encode("utf-8", "surrogateescape"))
+                if self.kind == "folder" and self.root:
+                    try:
+                        st = os.stat(os.path.join(self.root, item))
+                        h.update(f"|{st.st_size}|{st.st_mtime_ns}".encode())
+                    except OSError:
+                        h.update(b"|missing")
         return h.hexdigest()[:16]
 
     def to_json(self) -> str:
@@ -345,7 +353,13 @@ def read_shard(task: ShardTask) -> Iterator[RawSample]:
 
 
 def _read_bytes(path: Path) -> tuple[bytes, str | None, str]:
+    import stat
+
     try:
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode):  # a FIFO, socket or device would block or never end
+            kind = "FIFO" if stat.S_ISFIFO(mode) else "folder" if stat.S_ISDIR(mode) else "special file"
+            return b"", "not_a_regular_file", f"{path}: a {kind}, not a regular file"
         return path.read_bytes(), None, ""
     except FileNotFoundError:
         return b"", "missing_file", f"{path}: no such file"
@@ -460,9 +474,11 @@ def _read_tar(task: ShardTask) -> Iterator[RawSample]:
 
     current: str | None = None
     files: dict[str, bytes] = {}
+    end = 0
     try:
         with tarfile.open(tar_path, mode="r|*") as tar:  # streaming: works on huge shards, stops at damage
             for member in tar:
+                end = max(end, member_end(member))
                 if not member.isfile():
                     continue
                 src_key, ext = _split_member(member.name)
@@ -476,6 +492,11 @@ def _read_tar(task: ShardTask) -> Iterator[RawSample]:
                 files[ext] = handle.read() if handle else b""
         if current is not None:
             yield emit(current, files)
+        problem = tar_end_problem(tar_path, end)
+        if problem:  # cut at a block boundary: tarfile saw a shorter, valid archive
+            after = f" (after {current!r})" if current else ""
+            yield RawSample(f"{task.shard}_{index:06d}", task.shard, index, b"", None, {"tar": tar_path},
+                            "truncated_tar", problem + after)  # fmt: skip
     except (tarfile.TarError, OSError, EOFError, ValueError) as err:
         # The samples before the damage were yielded; what follows cannot be counted, so the damage itself is
         # one rejected input naming the tar and the last good key.

@@ -182,13 +182,16 @@ def iter_shard(path: str | Path) -> Iterator[Triple]:
     """Yields the triples of one shard in stored order.
 
     Raises:
-        ValueError: naming the shard and key of a sample without an image or with a malformed record.
+        ValueError: naming the shard and key of a sample without an image or with a malformed record, or a shard
+            cut short (see :func:`tar_end_problem`).
     """
     path = Path(path)
     groups: dict[str, dict[str, bytes]] = {}
     order: list[str] = []
+    end = 0
     with tarfile.open(path) as tar:
         for member in tar:
+            end = max(end, member_end(member))
             if not member.isfile():
                 continue
             key, _, ext = member.name.partition(".")
@@ -196,6 +199,9 @@ def iter_shard(path: str | Path) -> Iterator[Triple]:
                 groups[key] = {}
                 order.append(key)
             groups[key][ext.lower()] = tar.extractfile(member).read()
+    problem = tar_end_problem(path, end)
+    if problem:
+        raise ValueError(problem)
     for key in order:
         files = groups[key]
         if "json" not in files:
@@ -224,6 +230,32 @@ def decode_sample(files: dict[str, bytes], where: str) -> tuple[TripleRecord, by
     if ext is None:
         raise ValueError(f"{where}: no image ({'/'.join(IMAGE_EXTENSIONS)}) beside the json")
     return record, files[ext]
+
+
+def tar_end_problem(path: str | Path, end: int) -> str | None:
+    """Why an uncompressed tar whose last member ends at byte ``end`` is truncated, or ``None`` when it is whole.
+
+    A tar ends with an end-of-archive marker (zero blocks). A file cut at a 512-byte block boundary after a
+    complete member reads as a shorter, valid archive: the members after the cut vanish without an error. So
+    the block after the last member must be there and be zeros. Compressed tars carry their own length check.
+    """
+    path = Path(path)
+    with path.open("rb") as f:
+        if f.read(2) == b"\x1f\x8b":
+            return None  # gzip: a truncated stream fails to decompress
+        f.seek(end)
+        block = f.read(512)
+    if len(block) < 512 or block.count(0) != 512:
+        return (
+            f"{path}: the archive ends at byte {path.stat().st_size} without its end-of-archive marker (cut short?): "
+            "members after the last complete one are lost, how many is unknown"
+        )
+    return None
+
+
+def member_end(member: tarfile.TarInfo) -> int:
+    """Byte offset just past a tar member's data (padded to the 512-byte block)."""
+    return member.offset_data + -(-member.size // 512) * 512
 
 
 def shard_paths(root: str | Path | Iterable[str | Path]) -> list[Path]:

@@ -49,6 +49,7 @@ from data_prep.writer import ShardWriter, merge_rejected, read_stats, remove_par
 RUNNERS = ("local", "ray")
 CONFIG_FILE = "prep_config.json"
 SUMMARY_FILE = "summary.json"
+LOCK_FILE = ".prep.lock"  # held (flock) by the running prep
 # Fields that only change how the job runs, not what it writes: a resumed job may change them.
 _RUN_ONLY_FIELDS = ("runner", "workers", "batch_size", "progress", "overwrite", "ray_address", "ray_cpus_per_worker")
 
@@ -272,8 +273,64 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(config: PrepConfig, progress_queue: Any) -> None:
+    _die_with_parent()
     _WORKER.clear()
     _WORKER.update(config=config, queue=progress_queue, pipeline=None)
+
+
+def _die_with_parent() -> None:
+    """A pool worker ends when its parent does (kill -9 included): no orphan keeps writing shards.
+
+    Linux: ``PR_SET_PDEATHSIG``; everywhere: a thread that exits the process once the parent is gone.
+    """
+    import threading
+
+    parent = os.getppid()
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
+class OutputLocked(ValueError):
+    """Another prep is writing into the same output folder."""
+
+
+def _lock_output(out: Path) -> Any:
+    """Takes ``OUT/.prep.lock`` (an OS lock, released when the process ends, even by kill -9).
+
+    Raises:
+        OutputLocked: another live prep holds it, naming its pid.
+    """
+    import fcntl
+
+    path = out / LOCK_FILE
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        handle.seek(0)
+        owner = handle.read().strip() or "?"
+        handle.close()
+        raise OutputLocked(
+            f"{out}: another prep (pid {owner}) is writing to this folder; wait for it to finish or stop it"
+        ) from err
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
 
 
 def _work(task: ShardTask) -> tuple[str, str, Any]:
@@ -524,6 +581,14 @@ def run_prep(config: PrepConfig) -> dict[str, Any]:
         config.input, config.shard_size, config.input_format, config.path_column, config.caption_column
     )
     out.mkdir(parents=True, exist_ok=True)
+    lock = _lock_output(out)
+    try:
+        return _run_locked(config, out, tasks)
+    finally:
+        lock.close()
+
+
+def _run_locked(config: PrepConfig, out: Path, tasks: list[ShardTask]) -> dict[str, Any]:
     if config.overwrite:
         _clear_output(out)
     _check_config(config, out)

@@ -761,14 +761,23 @@ def evaluate_images(
 
 
 # -------------------------------------------------------------------------------------------------- folders
-def load_folder(folder: str | Path) -> list[EvalSample]:
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def load_folder(folder: str | Path, allow_outside: bool = False) -> list[EvalSample]:
     """Lists the samples of an image folder, checking every intended text before any image is read.
 
     Two ways to say what each image should show:
 
     * ``manifest.jsonl`` in the folder: one JSON object per line, ``{"image": "a.png", "texts": [...],
       "layout": {...}, "prompt": "...", "text_color": "...", "background_color": "..."}`` (``texts`` or
-      ``layout`` required; paths relative to the folder). Only the images it lists are evaluated.
+      ``layout`` required; paths relative to the folder and inside it, unless ``allow_outside``). Only the images
+      it lists are evaluated.
     * otherwise a sidecar ``<name>.json`` beside each ``<name>.png|jpg|jpeg|webp``: a textgen Layout JSON, a
       data-stage triple record, or an object with the manifest's keys.
 
@@ -793,6 +802,11 @@ def load_folder(folder: str | Path) -> list[EvalSample]:
             if not isinstance(entry, dict) or not isinstance(entry.get("image"), str):
                 raise ValueError(f"{where}: expected an object with 'image' (a file name relative to {root})")
             path = root / entry["image"]
+            if not allow_outside and not _inside(path, root):
+                raise ValueError(
+                    f"{where}: image {entry['image']!r} lies outside {root} (manifest paths are relative to their "
+                    "folder; pass allow_outside=True to follow them anyway)"
+                )
             if not path.is_file():
                 raise FileNotFoundError(f"{where}: image {entry['image']!r} not found in {root}")
             samples.append(sample_from_entry(entry, where=where, name=entry["image"], path=path))

@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 GLYPH_SOURCES = ("render", "mask")
 MAX_BOXES = 4  # text lines per sample carried for the text-perceptual loss (more are left out of it)
 MASK_EXT = "mask.png"
+DAMAGED_SHARDS: dict[str, int] = {}  # shard -> times it was found damaged while streaming (this process)
 
 
 def sample_tensors(image, glyph, caption: str, boxes, tokenizer) -> dict[str, Any]:
@@ -70,22 +71,39 @@ def sample_tensors(image, glyph, caption: str, boxes, tokenizer) -> dict[str, An
 
 
 def _iter_raw(path: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """Yields ``(key, {ext: bytes})`` of a webdataset tar in stored order, without decoding anything."""
+    """Yields ``(key, {ext: bytes})`` of a webdataset tar in stored order, without decoding anything.
+
+    A damaged or truncated shard (also one cut at a block boundary, which reads as a shorter valid tar) stops
+    here with a logged warning naming it; the samples before the damage were yielded. Each such shard is counted
+    in :data:`DAMAGED_SHARDS`.
+    """
+    from data_prep.records import member_end, tar_end_problem
+
     key, files = None, {}
-    with tarfile.open(path, mode="r|*") as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            name = member.name.rsplit("/", 1)[-1]
-            stem, _, ext = name.partition(".")
-            prefix = member.name[: len(member.name) - len(name)] + stem
-            if prefix != key:
-                if key is not None and "json" in files:
-                    yield key, files
-                key, files = prefix, {}
-            files[ext.lower()] = tar.extractfile(member).read()
+    end = 0
+    try:
+        with tarfile.open(path, mode="r|*") as tar:
+            for member in tar:
+                end = max(end, member_end(member))
+                if not member.isfile():
+                    continue
+                name = member.name.rsplit("/", 1)[-1]
+                stem, _, ext = name.partition(".")
+                prefix = member.name[: len(member.name) - len(name)] + stem
+                if prefix != key:
+                    if key is not None and "json" in files:
+                        yield key, files
+                    key, files = prefix, {}
+                files[ext.lower()] = tar.extractfile(member).read()
+        problem = tar_end_problem(path, end)
+    except (tarfile.TarError, OSError, EOFError) as err:
+        problem = f"{path}: unreadable after {key!r} ({type(err).__name__}: {err})"
+        files = {}  # the sample being read when the damage came is incomplete
     if key is not None and "json" in files:
         yield key, files
+    if problem:
+        DAMAGED_SHARDS[str(path)] = DAMAGED_SHARDS.get(str(path), 0) + 1
+        logger.warning("damaged training shard, the rest of it is skipped: %s", problem)
 
 
 def _shuffled(items: Iterator[Any], size: int, rng: random.Random) -> Iterator[Any]:
