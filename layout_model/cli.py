@@ -31,19 +31,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from layout_model.planner import load_planner
+    from textgen.outputs import OutputFiles
+    from textgen.script import text_problem
 
+    for i, text in enumerate(args.texts or []):
+        problem = text_problem(text)
+        if problem:
+            raise ValueError(f"--text {i + 1} ({text[:40]!r}) {problem}")
     kwargs = {"trust_remote_code": True} if args.trust_remote_code and args.planner != "rule" else {}
     planner = load_planner(args.planner, **kwargs)
     width, height = args.size
     layout = planner.plan(args.prompt, texts=args.texts, width=width, height=height, seed=args.seed)
-    layout.save(args.output)
+    with OutputFiles() as out:  # the layout and the glyph appear together, or neither
+        layout.save(out.path(args.output))
+        if args.glyph:
+            from textgen.glyph import GlyphOptions, render_glyph
+
+            render_glyph(layout, options=GlyphOptions(on_missing="warn")).save(out.path(args.glyph))
     placed = ", ".join(repr(t) for t in layout.texts) or "no text"
     print(f"wrote {args.output} ({width}x{height}, {len(layout.boxes)} boxes: {placed})")
+    if args.glyph:
+        print(f"wrote {args.glyph}")
     if not layout.boxes:
         print("note: the prompt quotes no text; put the words in quotes or pass --text", file=sys.stderr)
-    if args.glyph:
-        from textgen.glyph import GlyphOptions, render_glyph
-
-        render_glyph(layout, options=GlyphOptions(on_missing="warn")).save(args.glyph)
-        print(f"wrote {args.glyph}")
     return 0

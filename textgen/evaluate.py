@@ -1172,13 +1172,15 @@ def render_html(data: Mapping[str, Any]) -> str:
 
 # ------------------------------------------------------------------------------------------------------ CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from textgen.cli import float_in, int_in
+
     parser.add_argument(
         "images", nargs="?", help="folder of images with <name>.json layouts beside them or a manifest.jsonl"
     )
     parser.add_argument("-o", "--output", required=True, help="report folder (report.json, report.html, thumbs/)")
     parser.add_argument("--engine", default="default", choices=["default", "rapidocr", "easyocr"], help="OCR engine")
     parser.add_argument("--languages", nargs="+", default=["en"], help="OCR languages (en, zh)")
-    parser.add_argument("--threads", type=int, default=1, help="OCR threads (1 is robust on a shared machine)")
+    parser.add_argument("--threads", type=int_in(1, 256), default=1, help="OCR threads (1 is robust when shared)")
     parser.add_argument("--clip-model", help="local CLIP model folder: adds a CLIP score of image and prompt")
     parser.add_argument(
         "--palette", choices=["synth", "basic"], default="synth", help="named colours for the colour check"
@@ -1187,13 +1189,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gen.add_argument("--prompts", help="prompt file: .txt (one per line) or .jsonl ({'prompt', 'texts', ...})")
     gen.add_argument("--model", help="preset, saved PosterPipeline folder or SD base (default: the shipped model)")
     gen.add_argument("--controlnet", help="ControlNet folder or hub id, for an SD base")
-    gen.add_argument("--n", type=int, default=1, help="images per prompt")
-    gen.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
-    gen.add_argument("--best-of", type=int, default=1, help="OCR-verified best-of-N inside the pipeline")
-    gen.add_argument("--seed", type=int, default=0, help="base seed; prompt i uses seed + i")
-    gen.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's)")
+    gen.add_argument("--n", "--num-images", dest="n", type=int_in(1, 64), default=1, help="images per prompt")
+    gen.add_argument("--steps", type=int_in(1, 1000), help="denoising steps, 1-1000 (default: the model's)")
+    gen.add_argument("--best-of", type=int_in(1, 64), default=1, help="OCR-verified best-of-N inside the pipeline")
+    gen.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0, help="base seed; prompt i uses seed + i")
+    gen.add_argument("--guidance", type=float_in(0, 100), help="classifier-free guidance, 0-100 (default: model)")
     gen.add_argument(
-        "--control-scale", type=float, help="ControlNet conditioning scale (0 blanks the glyph: ablation)"
+        "--control-scale", type=float_in(0, 10), help="glyph conditioning scale, 0-10 (0 blanks the glyph: ablation)"
     )
     gen.add_argument("--device", help="cpu, cuda ... (default: cuda if available)")
     gen.add_argument("--local-files-only", action="store_true", help="never touch the network")

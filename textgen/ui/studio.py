@@ -419,6 +419,11 @@ class Studio:
                 guidance = float(guidance)
             except (TypeError, ValueError) as err:
                 raise UIError(f"guidance: expected a number, got {guidance!r}") from err
+        from textgen.pipeline import sampling_problem
+
+        problem = sampling_problem(num_inference_steps=steps, guidance_scale=guidance, best_of=n_best)
+        if problem:  # the API's own ranges (NaN, infinity, negatives), before any model loads
+            raise UIError(problem.replace("guidance_scale", "guidance").replace("num_inference_steps", "steps"))
         out_w, out_h = parse_output_size(output_size)
 
         # 2. Load the model (cached after the first call)
