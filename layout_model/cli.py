@@ -7,6 +7,8 @@ import sys
 
 from textgen.cli import parse_size
 
+LEGIBLE_PX = 8  # below this box height no renderer or model makes a text readable
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", help='the prompt; quoted spans are the texts: A poster that says "BLUE NOTE"')
@@ -54,4 +56,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.glyph}")
     if not layout.boxes:
         print("note: the prompt quotes no text; put the words in quotes or pass --text", file=sys.stderr)
+    heights = [(b.box[3] - b.box[1]) * height for b in layout.boxes]
+    small = [h for h in heights if h < LEGIBLE_PX]
+    if small:
+        print(
+            f"warning: {len(small)} of {len(heights)} boxes are under {LEGIBLE_PX} px high (smallest {min(small):.1f} "
+            "px): too small to read; place fewer texts or use a larger canvas",
+            file=sys.stderr,
+        )
     return 0
