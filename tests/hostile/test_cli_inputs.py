@@ -4,7 +4,6 @@ damaged output file. Each case runs in-process through ``textgen.cli.main`` and 
 import errno
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -103,20 +102,23 @@ CASES = [
 
 
 @pytest.mark.parametrize(("name", "argv", "expected"), CASES, ids=[c[0] for c in CASES])
-def test_hostile_input_ends_in_one_clean_error(env, capsys, name, argv, expected):
+def test_hostile_input_ends_in_one_clean_error(env, capsys, monkeypatch, name, argv, expected):
+    from textgen.pipeline import PosterPipeline
+
+    def no_model(*args, **kwargs):  # every refusal must come before a model loads
+        raise AssertionError("a model was loaded before the input was checked")
+
+    monkeypatch.setattr(PosterPipeline, "from_pretrained", no_model)
     before = {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in env.rglob("*") if p.is_file()}
     args = argv()
-    t0 = time.perf_counter()
     with pytest.raises(SystemExit) if _argparse_case(name) else _nullcontext():
         code = cli.main(args)
         assert code != 0
-    seconds = time.perf_counter() - t0
     err = capsys.readouterr().err.strip()
     assert "Traceback" not in err
     last = err.splitlines()[-1] if err else ""
     assert last.startswith("textgen") and "error:" in last, err
     assert expected in last, last
-    assert seconds < 20, f"{name}: {seconds:.1f} s to refuse"  # refused before any model is loaded
     after = {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in env.rglob("*") if p.is_file()}
     created = {p for p in after if p not in before and not _is_input(p)}
     assert not created, f"{name}: left {sorted(map(str, created))}"
@@ -178,25 +180,17 @@ def test_two_outputs_appear_together_or_not_at_all(env, monkeypatch, capsys):
     assert not [p for p in env.iterdir() if ".partial" in p.name]
 
 
-def test_prep_rejects_a_fifo_instead_of_hanging(env, capsys):
+def test_prep_rejects_a_fifo_instead_of_hanging(env):
+    import subprocess
+    import sys
+
     os.mkfifo("images/pipe.jpg")
-    t0 = time.perf_counter()
-    code = cli.main(
-        [
-            "prep",
-            "images",
-            "-o",
-            "prepped",
-            "--engine",
-            "rapidocr",
-            "--no-progress",
-            "--keep-no-text",
-            "--min-side",
-            "8",
-        ]
-    )
-    assert time.perf_counter() - t0 < 60
-    assert code == 0
+    argv = [sys.executable, "-m", "textgen.cli", "prep", "images", "-o", "prepped", "--engine", "rapidocr",
+            "--no-progress", "--keep-no-text", "--min-side", "8"]  # fmt: skip
+    root = Path(__file__).resolve().parents[2]
+    env_vars = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    # a reader that opened the FIFO would block forever: the timeout turns that hang into a failure
+    subprocess.run(argv, check=True, capture_output=True, timeout=300, env=env_vars)
     summary = json.loads(Path("prepped/summary.json").read_text())
     assert summary["inputs"] == summary["written"] + summary["rejected_total"] == 2
     assert summary["rejected"] == {"not_a_regular_file": 1}
