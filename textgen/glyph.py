@@ -182,8 +182,9 @@ def fit_text(box: TextBox, width: int, height: int, font: str | None = None, opt
             lines, best = cand, est
 
     # Ink extents scale almost linearly with the size of an unhinted font: estimate the size from the real ink
-    # box at the reference size, then search on the real ink extent (a secant step down when too large, one
-    # size up while the measured slack allows it), so the result is the largest size whose ink fits.
+    # box at the reference size, then search on the real ink extent (a secant step down when too large, then one
+    # size up at a time while the next size's measured ink still fits), so the result is the largest size whose
+    # ink fits.
     def extent(size: int) -> tuple[float, float]:
         placed = _place(lines, spec, size, opts.line_spacing)
         return _rotated_extent(max(1.0, placed.width), max(1.0, placed.height), box.angle)
@@ -194,12 +195,7 @@ def fit_text(box: TextBox, width: int, height: int, font: str | None = None, opt
     while (rw > avail_w or rh > avail_h) and size > opts.min_size:
         size = max(opts.min_size, min(size - 1, int(size * min(avail_w / rw, avail_h / rh))))
         rw, rh = extent(size)
-    while (
-        rw <= avail_w
-        and rh <= avail_h
-        and rw * (size + 1) / size <= avail_w + 1
-        and rh * (size + 1) / size <= avail_h + 1
-    ):
+    while rw <= avail_w and rh <= avail_h:  # measured, not predicted: ink does not scale exactly linearly
         up_w, up_h = extent(size + 1)
         if up_w > avail_w or up_h > avail_h:
             break
