@@ -1,6 +1,4 @@
 import random
-import statistics
-import time
 
 import numpy as np
 import pytest
@@ -150,14 +148,3 @@ def test_random_prompts_never_fail():
         layout = planner.plan(prompt, width=w, height=h, seed=i)
         layout.validate()
         assert boxes_outside(layout) == 0 and overlapping_pairs(layout) == 0
-
-
-def test_planning_is_fast():
-    planner = RulePlanner()
-    times = []
-    for i in range(200):
-        start = time.perf_counter()
-        planner.plan(f'A poster that says "title {i}" and "subtitle number {i}"', seed=i)
-        times.append(time.perf_counter() - start)
-    # The benchmark measures < 1 ms on a quiet machine; the test allows for a contended CI core.
-    assert statistics.median(times) < 0.005

@@ -134,14 +134,14 @@ def test_lora_training_saves_a_loadable_planner(tmp_path, tiny_base, small_shard
     assert planner.plan('a sign that says "HOLA"').texts == ["HOLA"]
 
 
-def _train_and_measure(tmp_path, seconds: float, steps: int, n_train: int, n_eval: int = 50):
+def _train_and_measure(tmp_path, steps: int, n_train: int, n_eval: int = 50):
     """Trains the tiny planner from scratch on synthetic shards; returns rates on held-out prompts."""
     base = save_tiny_base(tmp_path / "base", TinyConfig(hidden_size=128, intermediate_size=256, num_layers=2))
     shards = write_pair_shards(tmp_path / "shards", n=n_train, seed=0)
     out = tmp_path / "planner"
     start = time.monotonic()
     summary = main(
-        _args(base, shards, out, "--max_train_steps", str(steps), "--max_train_time", str(seconds))
+        _args(base, shards, out, "--max_train_steps", str(steps))
         + ["--train_batch_size", "16", "--lr_warmup_steps", "20", "--lr_scheduler", "constant_with_warmup"]
         + ["--logging_steps", "50", "--checkpointing_steps", "100000"]
     )
@@ -169,8 +169,9 @@ def _train_and_measure(tmp_path, seconds: float, steps: int, n_train: int, n_eva
 
 
 def test_training_on_cpu_teaches_a_tiny_model_to_plan(tmp_path):
-    """The CPU proof: 75 s of training from random init on 1,500 synthetic pairs, then 50 held-out prompts whose
-    words never occur in training.
+    """The CPU proof: 260 steps of training from random init on 1,500 synthetic pairs (about 75 s on two cores),
+    then 50 held-out prompts whose words never occur in training. A fixed step count, not a time budget: the
+    result does not depend on how busy the machine is.
 
     Measured on the shared 2-core machine (256 steps under heavy load / 335 under light load): with constrained
     decoding the trained planner writes correct answers (every keyword exactly once, well-formed boxes on the
@@ -179,7 +180,7 @@ def test_training_on_cpu_teaches_a_tiny_model_to_plan(tmp_path):
     constraint the model copies only 2% of the keywords exactly after so few steps (it spells the first syllable
     and then loops): copying unseen words letter by letter takes far longer to learn (see the slow variant).
     """
-    result = _train_and_measure(tmp_path, seconds=75, steps=1000, n_train=1500)
+    result = _train_and_measure(tmp_path, steps=260, n_train=1500)
     print(result)
     assert result["trained_constrained_correct"] >= 0.8, result
     assert result["trained_constrained_iou"] >= 0.5, result
@@ -191,7 +192,7 @@ def test_training_on_cpu_teaches_a_tiny_model_to_plan(tmp_path):
 def test_longer_training_plans_closer_and_starts_to_copy(tmp_path):
     """10 minutes on CPU, 4,000 pairs: the geometry gets close to the reference and free decoding (no grammar)
     starts to copy unseen words. Measured: 2,912 steps, 100% correct constrained at IoU 0.90, 33% free."""
-    result = _train_and_measure(tmp_path, seconds=600, steps=4000, n_train=4000, n_eval=100)
+    result = _train_and_measure(tmp_path, steps=2900, n_train=4000, n_eval=100)
     print(result)
     assert result["trained_constrained_correct"] >= 0.95, result
     assert result["trained_constrained_iou"] >= 0.8, result
