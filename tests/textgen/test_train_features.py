@@ -170,3 +170,34 @@ def test_no_controlnet_needs_a_glyph_path():
 
     with pytest.raises(ValueError, match="needs glyph_concat=True"):
         build_stack(StackConfig(controlnet=False, glyph_concat=False))
+
+
+def test_learning_happens_a_tiny_stack_memorises_four_samples(tmp_path):
+    """Not just finite losses: on four samples the loss over the last steps falls far below the first steps'."""
+    root = tmp_path / "four"
+    write_synthetic(root, n=4, size=64, seed=3, shard_size=4, mode="easy")
+    out = tmp_path / "run"
+    tc.main(
+        _args(root.parent, out, "--max_train_steps", "150", "--caption_dropout", "0")
+        + ["--train_shards", str(root), "--train_batch_size", "4", "--learning_rate", "2e-3"]
+    )
+    losses = [r["loss"] for r in _log(out)]
+    first, last = np.mean(losses[:15]), np.mean(losses[-15:])
+    assert last < 0.35 * first, (first, last)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("speed", [{"dtype": "fp16"}, {"dtype": "bf16", "compile": True}, {"cpu_offload": "model"}])
+def test_speed_options_on_a_gpu(data, tmp_path, speed):
+    """The opt-in speed-ups (fp16/bf16, torch.compile, CPU offload) generate the same kind of image on CUDA."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    from textgen.pipeline import PosterPipeline, SpeedOptions
+
+    out = tmp_path / "run"
+    tc.main(_args(data, out, "--max_train_steps", "2"))
+    device = None if speed.get("cpu_offload") else "cuda"
+    pipe = PosterPipeline.from_pretrained(out / "pipeline", local_files_only=True, device=device,
+                                          speed=SpeedOptions(**speed))  # fmt: skip
+    image = pipe('a sign that reads "OPEN"', seed=0, num_inference_steps=2, progress=False).images[0]
+    assert image.size == (64, 64) and np.asarray(image).std() > 0
