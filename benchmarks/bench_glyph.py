@@ -23,9 +23,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from textgen.fonts import get_font, resolve_font
-from textgen.glyph import render_glyph
-from textgen.layout import Layout, TextBox
+from textgen.core.fonts import get_font, resolve_font
+from textgen.core.glyph import render_glyph
+from textgen.core.layout import Layout, TextBox
 
 WORDS = (
     "SUMMER SALE OPEN NOW FRESH COFFEE JAZZ NIGHT BLUE NOTE 50% OFF $19.99 Château festival tickets live "

@@ -11,7 +11,7 @@ Groups:
 * ``synth_poster_256``: synthetic posters from :mod:`data_prep.synth` (1-4 lines, 256x256), exact word GT;
 * ``synth_simple_128``: the project's training distribution (1-3 large words, 128x128), exact word GT.
 
-Scoring (end-to-end, word level): every detection is split into words (:func:`data_prep.ocr.split_words`,
+Scoring (end-to-end, word level): every detection is split into words (:func:`textgen.core.ocr.split_words`,
 a no-op for engines that already report words), detections that overlap an ``ignore`` region with IoU >= 0.5
 are dropped, and the rest are matched one-to-one, greedily by polygon IoU, to ground-truth words with IoU >=
 0.5 and the same text compared case-insensitively. ``F@.3`` relaxes the IoU to 0.3 (detectors pad their boxes;
@@ -215,7 +215,7 @@ def _run_engine(label: str, threads: int, items: list[dict[str, Any]]) -> dict[s
     """Runs in a fresh process: loads one engine, reads every image, returns detections and timings."""
     import resource
 
-    from data_prep.ocr import get_engine, split_words
+    from textgen.core.ocr import get_engine, split_words
 
     name, kwargs = ENGINE_SPECS[label]
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -11,7 +11,7 @@ Per planner and set, at 512x512:
 * keyword recall: share of ground-truth texts placed exactly once (mean over prompts); exact: share of
   prompts whose layout holds exactly the ground-truth texts;
 * boxes outside the canvas (count) and overlap rate (share of layouts with two overlapping boxes);
-* smallest rendered text: the font size ``textgen.glyph.fit_text`` gives the smallest box of a layout, in px
+* smallest rendered text: the font size ``textgen.core.glyph.fit_text`` gives the smallest box of a layout, in px
   (median over layouts, and the minimum);
 * planning time per prompt (median; for the rule planner the median of ``--runs`` runs per prompt, each with
   the text measurement caches cleared, so every run is as cold as a new prompt).
@@ -40,7 +40,7 @@ from layout_model.measure import clear_caches
 from layout_model.metrics import boxes_outside, keyword_recall, min_font_px, overlapping_pairs
 from layout_model.rule import RulePlanner
 from layout_model.text import extract_texts
-from textgen.layout import Layout, TextBox
+from textgen.core.layout import Layout, TextBox
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUCKETS = ("top_1000", "1000_10000", "10000_100000", "100000_plus")

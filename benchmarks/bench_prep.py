@@ -48,7 +48,7 @@ _ENGINE: Any = None
 
 def _init_engine(engine: str) -> None:
     global _ENGINE
-    from data_prep.ocr import get_engine
+    from textgen.core.ocr import get_engine
 
     _ENGINE = get_engine(engine, languages=("en",), threads=1)
 

@@ -81,8 +81,8 @@ def read_with_recognizer(model, crops) -> tuple[list[str], float]:
 
 def read_with_engine(engine, crops) -> tuple[list[str], float]:
     """Reads each box the way ``textgen evaluate`` does (:func:`textgen.evaluate.read_boxes`: padded crop)."""
+    from textgen.core.layout import Layout, TextBox
     from textgen.evaluate import read_boxes
-    from textgen.layout import Layout, TextBox
 
     reads, seconds = [], []
     for image, box, text, _ in crops:
@@ -96,7 +96,7 @@ def read_with_engine(engine, crops) -> tuple[list[str], float]:
 
 
 def accuracy(reads: Sequence[str], targets: Sequence[str]) -> dict[str, float]:
-    from textgen.metrics import ned
+    from textgen.core.metrics import ned
 
     n = max(1, len(targets))
     return {
@@ -175,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     import torch
 
-    from data_prep.ocr import get_engine
+    from textgen.core.ocr import get_engine
     from textgen.recognizer import RecognizerScorer, WordRecognizer
 
     torch.set_num_threads(1)
@@ -185,8 +185,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     targets = [c[2] for c in crops]
     rec_reads, rec_s = read_with_recognizer(model, crops)
     ocr_reads, ocr_s = read_with_engine(engine, crops)
-    result: dict[str, Any] = {"real_crops": {"recognizer": {**accuracy(rec_reads, targets), "seconds": rec_s},
-                                             "rapidocr": {**accuracy(ocr_reads, targets), "seconds": ocr_s}}}  # fmt: skip
+    real = {
+        "recognizer": {**accuracy(rec_reads, targets), "seconds": rec_s},
+        "rapidocr": {**accuracy(ocr_reads, targets), "seconds": ocr_s},
+    }
+    result: dict[str, Any] = {"real_crops": real}
     by_group = {}
     for group in SHARP_GROUPS:
         idx = [i for i, c in enumerate(crops) if c[3] == group]
@@ -200,7 +203,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         report = json.loads(report_path.read_text())
         result["synthetic_heldout"] = {k: report[k] for k in ("heldout_clean", "heldout_degraded") if k in report}
     if args.model and args.prompts:
-        result["best_of_n"] = best_of_n(args.model, args.prompts, args.n, args.best_of, RecognizerScorer(model), engine)
+        result["best_of_n"] = best_of_n(
+            args.model, args.prompts, args.n, args.best_of, RecognizerScorer(model), engine
+        )
 
     print("| reader | lines | word accuracy | NED | s per crop |\n|---|---:|---:|---:|---:|")
     for name in ("recognizer", "rapidocr"):

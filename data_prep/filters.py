@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from data_prep.records import OCRBox
+from textgen.core.shards import OCRBox
 
 
 @dataclass(frozen=True)

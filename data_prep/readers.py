@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from data_prep.records import member_end, tar_end_problem
+from textgen.core.shards import member_end, tar_end_problem
 
 # Extensions a folder or tar reader treats as images. Anything else named like an image (a text file called
 # .jpg) is read and then rejected by the decode stage as "not_an_image".

@@ -4,7 +4,7 @@ Pipeline (each stage a callable class, ``batch dict -> batch dict``, the shape R
 
 1. read (:func:`data_prep.readers.read_shard`) -- raw bytes, source caption, stable key;
 2. :class:`data_prep.readers.DecodeStage` -- validated image or a rejection reason;
-3. :class:`OCRPrepStage` -- the OCR engine of :mod:`data_prep.ocr`, loaded once per worker;
+3. :class:`OCRPrepStage` -- the OCR engine of :mod:`textgen.core.ocr`, loaded once per worker;
 4. :class:`data_prep.filters.FilterStage` -- box and sample filters;
 5. :class:`data_prep.captions.CaptionStage` -- source caption or captioner, training caption;
 6. :class:`data_prep.writer.ShardWriter` -- the shard, its stats and its rejected list.
@@ -66,7 +66,7 @@ class PrepConfig:
         shard_size: Inputs per output shard (folders and lists; a tar stays one shard).
         path_column: List column with the image path (default: auto-detected).
         caption_column: List column with the caption (default: auto-detected).
-        engine: OCR engine name for :func:`data_prep.ocr.get_engine` (``"default"``, ``"rapidocr"``, ``"easyocr"``).
+        engine: OCR engine name for :func:`textgen.core.ocr.get_engine` (``"default"``, ``"rapidocr"``, ``"easyocr"``).
         languages: OCR languages (``("en",)``, ``("zh", "en")``).
         ocr_options: Further engine options (``threads``, ``model_dir``, ``word_boxes``...).
         decode: Image validation limits.
@@ -140,7 +140,7 @@ class PrepConfig:
 
     @property
     def engine_name(self) -> str:
-        from data_prep.ocr import DEFAULT_ENGINE
+        from textgen.core.ocr import DEFAULT_ENGINE
 
         return DEFAULT_ENGINE if self.engine in ("default", None) else str(self.engine).lower()
 
@@ -153,7 +153,7 @@ class OCRPrepStage:
     exception, never stopping the batch.
 
     Args:
-        engine: Engine name for :func:`data_prep.ocr.get_engine`.
+        engine: Engine name for :func:`textgen.core.ocr.get_engine`.
         languages: OCR languages.
         engine_options: Further engine options (``threads``...).
     """
@@ -161,7 +161,7 @@ class OCRPrepStage:
     def __init__(
         self, engine: str = "default", languages: Iterable[str] = ("en",), engine_options: dict | None = None
     ) -> None:
-        from data_prep.ocr import get_engine
+        from textgen.core.ocr import get_engine
 
         self.engine = get_engine(engine, languages=tuple(languages), **(engine_options or {}))
         self.name = getattr(self.engine, "name", str(engine))

@@ -35,13 +35,13 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from data_prep.records import TripleRecord, encode_image, write_triple
-from textgen.colors import PALETTE
-from textgen.fonts import available_fonts, font_style, get_font, missing_chars
-from textgen.layout import Layout, TextBox
+from textgen.core.colors import PALETTE
+from textgen.core.fonts import available_fonts, font_style, get_font, missing_chars
+from textgen.core.layout import Layout, TextBox
+from textgen.core.shards import TripleRecord, encode_image, write_triple
 
 # ----------------------------------------------------------------------------------------------- vocabulary
-# Named colours (the caption uses the name, the layout stores the exact hex of what was drawn): textgen.colors.
+# Named colours (the caption uses the name, the layout stores the exact hex of what was drawn): textgen.core.colors.
 
 # Short words of posters, signs and flyers; numbers and prices are drawn as often as a real sign has them.
 WORDS: tuple[str, ...] = (

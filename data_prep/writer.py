@@ -3,8 +3,8 @@
 For each shard ``NNNNN`` the output folder gets
 
 * ``NNNNN.tar`` -- ``{key}.jpg|png|webp`` (the stored image: the original bytes where no transform was needed)
-  and ``{key}.json`` (a :class:`data_prep.records.TripleRecord`: layout, captions, OCR boxes, source), written
-  with :func:`data_prep.records.write_triple`;
+  and ``{key}.json`` (a :class:`textgen.core.shards.TripleRecord`: layout, captions, OCR boxes, source), written
+  with :func:`textgen.core.shards.write_triple`;
 * ``NNNNN_rejected.jsonl`` -- one line per rejected or unreadable input: its key, the input it names, the
   reason and a detail;
 * ``NNNNN_stats.json`` -- inputs, written, rejected by reason, dropped boxes by reason, seconds per stage,
@@ -29,7 +29,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from data_prep.records import OCRBox, TripleRecord, write_triple
+from textgen.core.shards import OCRBox, TripleRecord, write_triple
 
 _TAR_MTIME = 946684800.0  # 2000-01-01: tar members carry a fixed time, so equal input gives equal shard bytes
 SHARD_RE = re.compile(r"^(\d{5,})_stats\.json$")
@@ -54,7 +54,7 @@ def input_name(source: dict[str, Any], root: str | None = None) -> str:
 
 
 class _TarSink:
-    """The part of ``webdataset.TarWriter`` that :func:`data_prep.records.write_triple` uses, on the standard
+    """The part of ``webdataset.TarWriter`` that :func:`textgen.core.shards.write_triple` uses, on the standard
     library alone: importing webdataset imports torch, seconds in every worker process of a job that needs
     neither. Members are written as webdataset writes them (``key.ext`` in sorted order, read-only, fixed time).
     """
@@ -154,7 +154,7 @@ class ShardWriter:
 
     def make_record(self, row: dict[str, Any], source: dict[str, Any]) -> TripleRecord:
         """The triple's JSON half: the layout is exactly ``ocr_to_layout`` of the kept OCR boxes."""
-        from data_prep.ocr import ocr_to_layout
+        from textgen.core.ocr import ocr_to_layout
 
         width, height = int(row["width"]), int(row["height"])
         boxes = [OCRBox.from_dict(d) for d in json.loads(row["ocr"])]

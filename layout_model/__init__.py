@@ -1,4 +1,4 @@
-"""Layout planners: a prompt becomes text boxes (a :class:`textgen.layout.Layout`).
+"""Layout planners: a prompt becomes text boxes (a :class:`textgen.core.layout.Layout`).
 
 * :func:`extract_texts`: the texts a prompt quotes (straight, curly, single and CJK quotes).
 * :class:`RulePlanner`: designer-like layouts with no model, the default (``load_planner("rule")``).

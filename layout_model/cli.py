@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from textgen.cli import parse_size
+from textgen.core.cliargs import parse_size
 
 LEGIBLE_PX = 8  # below this box height no renderer or model makes a text readable
 
@@ -33,8 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from layout_model.planner import load_planner
-    from textgen.outputs import OutputFiles
-    from textgen.script import text_problem
+    from textgen.core.outputs import OutputFiles
+    from textgen.core.script import text_problem
 
     for i, text in enumerate(args.texts or []):
         problem = text_problem(text)
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     with OutputFiles() as out:  # the layout and the glyph appear together, or neither
         layout.save(out.path(args.output))
         if args.glyph:
-            from textgen.glyph import GlyphOptions, render_glyph
+            from textgen.core.glyph import GlyphOptions, render_glyph
 
             render_glyph(layout, options=GlyphOptions(on_missing="warn")).save(out.path(args.glyph))
     placed = ", ".join(repr(t) for t in layout.texts) or "no text"

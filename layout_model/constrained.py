@@ -17,7 +17,7 @@ import functools
 import re
 from collections.abc import Sequence
 
-from textgen.layout import TD2_GRID
+from textgen.core.layout import TD2_GRID
 
 _DIGITS = frozenset("0123456789")
 

@@ -2,7 +2,7 @@
 
 Two sources:
 
-* the data stage's webdataset shards (:mod:`data_prep.records`): per triple, the training caption (else the
+* the data stage's webdataset shards (:mod:`textgen.core.shards`): per triple, the training caption (else the
   caption) and the record's layout. Only the JSON members are read; images are never decoded.
 * TextDiffuser-2's planner data (``layout_planner_data_5k.json``): FastChat conversations
   ``{"conversations": [{"from": "human", "value": <instruction with the caption>}, {"from": "gpt", "value":
@@ -22,9 +22,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_prep.records import TripleRecord, shard_paths
 from layout_model.td2 import format_answer, parse_answer
-from textgen.layout import Layout, LayoutError
+from textgen.core.layout import Layout, LayoutError
+from textgen.core.shards import TripleRecord, shard_paths
 
 JSON_SUFFIXES = (".json", ".jsonl")
 # The caption inside one of TextDiffuser-2's instructions: after the last "Prompt: ", before ". Keywords: [...]".
@@ -62,7 +62,7 @@ def iter_shard_examples(root: str | Path | Sequence[str | Path], skipped: Counte
     """Yields the pairs of the data stage's shards under ``root`` (a folder of ``.tar``, a tar, or a list).
 
     Args:
-        root: Shards (see :func:`data_prep.records.shard_paths`).
+        root: Shards (see :func:`textgen.core.shards.shard_paths`).
         skipped: Counts skipped records by reason, when given.
 
     Raises:

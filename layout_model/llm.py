@@ -25,7 +25,7 @@ from layout_model.repair import RepairOptions, RepairReport, repair_answer
 from layout_model.rule import RulePlanner, _check_size
 from layout_model.td2 import TD2_TEMPLATE, build_prompt
 from layout_model.text import extract_texts
-from textgen.layout import TD2_GRID, Layout
+from textgen.core.layout import TD2_GRID, Layout
 
 logger = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """How much room a text needs: the real ink extent of a text set on 1..N lines in the font that will draw it.
 
 The planner sizes boxes in font pixels, so it needs the text's extent per pixel of font size. It measures the
-ink box at a reference size with the font :mod:`textgen.fonts` selects for the text (CJK falls back to Noto
-Sans CJK), stacking lines the way :func:`textgen.glyph.render_glyph` does (centred, a pitch of
+ink box at a reference size with the font :mod:`textgen.core.fonts` selects for the text (CJK falls back to Noto
+Sans CJK), stacking lines the way :func:`textgen.core.glyph.render_glyph` does (centred, a pitch of
 ``size * (1 + line_spacing)``). A box with exactly this aspect is one the glyph renderer fills edge to edge.
 """
 
@@ -11,12 +11,12 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from textgen.fonts import FontSpec, MissingGlyphError, get_font, resolve_font, select_font
-from textgen.script import needs_shaping
+from textgen.core.fonts import FontSpec, MissingGlyphError, get_font, resolve_font, select_font
+from textgen.core.script import needs_shaping
 
 REF_SIZE = 64  # font size (px) at which extents are measured; they scale linearly with the size
-LINE_SPACING = 0.15  # matches textgen.glyph.GlyphOptions.line_spacing
-MAX_LINES = 6  # matches textgen.glyph.GlyphOptions.max_lines
+LINE_SPACING = 0.15  # matches textgen.core.glyph.GlyphOptions.line_spacing
+MAX_LINES = 6  # matches textgen.core.glyph.GlyphOptions.max_lines
 
 
 @dataclass(frozen=True)

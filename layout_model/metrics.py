@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from layout_model.td2 import parse_answer
-from textgen.layout import TD2_GRID, Layout
+from textgen.core.layout import TD2_GRID, Layout
 
 
 def _norm(text: str) -> str:
@@ -52,7 +52,7 @@ def overlapping_pairs(layout: Layout) -> int:
 
 def min_font_px(layout: Layout, width: int = 512, height: int = 512) -> float | None:
     """Smallest font size (px) the glyph renderer gives any box at ``width`` x ``height``; ``None`` if no box."""
-    from textgen.glyph import GlyphOptions, fit_text
+    from textgen.core.glyph import GlyphOptions, fit_text
 
     sizes = [fit_text(b, width, height, options=GlyphOptions(on_missing="warn")).size for b in layout.boxes]
     return float(min(sizes)) if sizes else None

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from textgen.layout import Layout
+from textgen.core.layout import Layout
 
 
 @runtime_checkable

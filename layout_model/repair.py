@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from layout_model.measure import text_blocks
 from layout_model.rule import RulePlanner
 from layout_model.td2 import parse_answer
-from textgen.layout import TD2_GRID, Layout, LayoutError, TextBox
+from textgen.core.layout import TD2_GRID, Layout, LayoutError, TextBox
 
 
 @dataclass(frozen=True)

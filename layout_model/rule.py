@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from layout_model.measure import TextBlock, text_blocks
 from layout_model.text import extract_texts
-from textgen.layout import Layout, TextBox
+from textgen.core.layout import Layout, TextBox
 
 STYLES = ("center", "top-bottom", "left", "right")
 
@@ -176,7 +176,7 @@ class RulePlanner:
         if self.options.colors and boxes:
             from dataclasses import replace
 
-            from textgen.colors import PALETTE, text_colors_from_prompt, to_hex
+            from textgen.core.colors import PALETTE, text_colors_from_prompt, to_hex
 
             names = text_colors_from_prompt(prompt)
             if names:

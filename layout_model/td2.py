@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from textgen.layout import TD2_GRID, Layout
+from textgen.core.layout import TD2_GRID, Layout
 
 # TextDiffuser-2's instructions, word for word (its planner was fine-tuned on them); the caption follows. The
 # second one also lists the keywords, as a Python list, when the user gives them.

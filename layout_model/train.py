@@ -474,7 +474,7 @@ def _validate(accelerator, model, tokenizer, template, data_args, examples, step
     from layout_model.llm import GenerationOptions, LLMPlanner, PlannerConfig
     from layout_model.metrics import answer_is_correct, layout_iou
     from layout_model.td2 import parse_answer
-    from textgen.layout import Layout, TextBox
+    from textgen.core.layout import Layout, TextBox
 
     model.eval()
     llm_logger = logging.getLogger("layout_model.llm")

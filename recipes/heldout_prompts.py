@@ -39,7 +39,7 @@ def prompt_entry(record: dict) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Writes the prompt set; returns 0."""
-    from data_prep.records import iter_triples
+    from textgen.core.shards import iter_triples
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("shards", help="folder of textgen synth shards")

@@ -28,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=None, help="folder for the images and results.json")
     args = parser.parse_args(argv)
 
-    from data_prep.ocr import get_engine
+    from textgen.core.ocr import get_engine
     from textgen.evaluate import read_boxes
     from textgen.generate import resolve_model
     from textgen.pipeline import PosterPipeline

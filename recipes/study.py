@@ -159,7 +159,7 @@ def prepare_caches(paths: dict[str, Path], workers: int, stack: dict[str, Any] |
 
     base = {**json.loads(BASE_STACK.read_text()), **(stack or {})}
     tokenizer = build_char_tokenizer(base.get("max_text_length", StackConfig().max_text_length))
-    from data_prep.records import shard_paths
+    from textgen.core.shards import shard_paths
 
     for name in ("simple", "easy"):
         for glyph in ("render", "mask"):
@@ -174,7 +174,7 @@ def write_prompt_sets(shards: Path, planned: Path, own: Path, n: int) -> None:
     sys.path.insert(0, str(ROOT / "recipes"))
     from heldout_prompts import prompt_entry
 
-    from data_prep.records import iter_triples
+    from textgen.core.shards import iter_triples
 
     rows_planned, rows_own = [], []
     for triple in iter_triples(shards):
@@ -256,7 +256,7 @@ def evaluate_arm(
 
     ``on_result(results)`` is called after each evaluation (so a run stopped midway keeps what it measured).
     """
-    from data_prep.ocr import get_engine
+    from textgen.core.ocr import get_engine
     from textgen.evaluate import evaluate_prompts, load_prompts
     from textgen.pipeline import PosterPipeline
 

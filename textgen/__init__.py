@@ -4,8 +4,8 @@ The light core (layouts, fonts, glyph rendering) imports without torch; the gene
 training and evaluation tools import their heavy dependencies when used.
 """
 
-from textgen.glyph import GlyphOptions, render_glyph
-from textgen.layout import Layout, LayoutError, TextBox
+from textgen.core.glyph import GlyphOptions, render_glyph
+from textgen.core.layout import Layout, LayoutError, TextBox
 
 __version__ = "0.1.0"
 

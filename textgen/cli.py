@@ -14,6 +14,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from textgen.core.cliargs import CommandError, float_in, int_in, parse_size  # noqa: F401  (used by the commands)
+
 # name -> (module with add_arguments/run, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("textgen.cli", "render a layout JSON as a glyph image (black text on white)"),
@@ -29,57 +31,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 EXIT_BAD_INPUT = 2
-
-
-class CommandError(Exception):
-    """An error the user can fix; printed as one line."""
-
-
-def parse_size(value: str) -> tuple[int, int]:
-    """Parses ``WxH`` (or a single number for a square) into ``(width, height)``, within the canvas caps."""
-    from textgen.layout import canvas_problem
-
-    w, sep, h = value.lower().partition("x")
-    try:
-        width, height = int(w), int(h if sep else w)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected WxH such as 512x512, got {value!r}") from err
-    if width <= 0 or height <= 0:
-        raise argparse.ArgumentTypeError(f"size must be positive, got {value!r}")
-    problem = canvas_problem(width, height)
-    if problem:
-        raise argparse.ArgumentTypeError(problem)
-    return width, height
-
-
-def int_in(low: int, high: int):
-    """An argparse type: an integer in ``[low, high]``."""
-
-    def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from err
-        if not low <= number <= high:
-            raise argparse.ArgumentTypeError(f"expected {low}-{high}, got {number}")
-        return number
-
-    return parse
-
-
-def float_in(low: float, high: float):
-    """An argparse type: a finite number in ``[low, high]`` (NaN and infinity refused)."""
-
-    def parse(value: str) -> float:
-        try:
-            number = float(value)
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from err
-        if not low <= number <= high:  # also false for NaN
-            raise argparse.ArgumentTypeError(f"expected a finite number in [{low:g}, {high:g}], got {value}")
-        return number
-
-    return parse
 
 
 # ------------------------------------------------------------------------------------------------- render
@@ -98,9 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from textgen.fonts import resolve_font
-    from textgen.glyph import GlyphOptions, render_glyph
-    from textgen.layout import Layout, LayoutError
+    from textgen.core.fonts import resolve_font
+    from textgen.core.glyph import GlyphOptions, render_glyph
+    from textgen.core.layout import Layout, LayoutError
 
     layout = Layout.load(args.layout)
     try:
@@ -112,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     image = render_glyph(
         layout, size=args.size, font=args.font, mask=args.mask, options=GlyphOptions(on_missing=args.on_missing)
     )
-    from textgen.outputs import OutputFiles
+    from textgen.core.outputs import OutputFiles
 
     with OutputFiles() as out:
         image.save(out.path(args.output))

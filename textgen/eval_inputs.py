@@ -11,8 +11,8 @@ from typing import Any
 
 from PIL import Image
 
+from textgen.core.layout import Layout, LayoutError
 from textgen.eval_read import IMAGE_SUFFIXES, MANIFEST_NAME
-from textgen.layout import Layout, LayoutError
 
 
 # ------------------------------------------------------------------------------------------------- samples
@@ -64,7 +64,7 @@ def sample_from_entry(entry: Mapping[str, Any], where: str, name: str, path: Pat
     """Builds a sample from a manifest line or a sidecar JSON.
 
     Accepted keys: ``texts`` (list or one string), ``layout`` (a textgen Layout dict), ``prompt`` or ``caption``,
-    ``text_color``, ``background_color`` (string or list). A data-stage triple record (``data_prep.records``)
+    ``text_color``, ``background_color`` (string or list). A data-stage triple record (``textgen.core.shards``)
     works too: its ``layout``, ``caption`` and the synthetic generator's ``source.background.colors``.
 
     Raises:

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from textgen.layout import Layout
-from textgen.metrics import (
+from textgen.core.layout import Layout
+from textgen.core.metrics import (
     BASIC_PALETTE,
     join_detections,
 )
@@ -37,8 +37,9 @@ class EvalOptions:
             so its short side is 736 px; a small crop would be blown up several times, and in tests a few crisp
             glyph crops then came back misread or flipped by the direction classifier). ``"square"``: the crop
             centred on a square canvas of that colour. ``"none"``: the bare crop.
-        palette: Named colours for the colour check: ``"synth"`` (:data:`textgen.colors.PALETTE`, the colours
-            ``textgen synth`` paints and names in its captions), ``"basic"`` (:data:`textgen.metrics.BASIC_PALETTE`)
+        palette: Named colours for the colour check: ``"synth"`` (:data:`textgen.core.colors.PALETTE`, the colours
+            ``textgen synth`` paints and names in its captions), ``"basic"``
+            (:data:`textgen.core.metrics.BASIC_PALETTE`)
             or a mapping name -> colour.
     """
 
@@ -59,7 +60,7 @@ class EvalOptions:
         if self.palette == "basic":
             return BASIC_PALETTE
         if self.palette == "synth":
-            from textgen.colors import PALETTE
+            from textgen.core.colors import PALETTE
 
             return PALETTE
         raise ValueError(f"palette must be 'synth', 'basic' or a mapping name -> colour, got {self.palette!r}")
@@ -73,7 +74,7 @@ class EvalOptions:
 
 # -------------------------------------------------------------------------------------------------- reading
 def _to_rgb(image: Image.Image) -> Image.Image:
-    from data_prep.ocr import to_rgb  # the OCR stage's conversion: alpha on white, 16-bit scaled
+    from textgen.core.ocr import to_rgb  # the OCR stage's conversion: alpha on white, 16-bit scaled
 
     return to_rgb(image)
 
@@ -128,12 +129,12 @@ def read_boxes(image: Image.Image, layout: Layout, engine: Any, options: EvalOpt
         image: The generated image (any size: the layout's normalised boxes are scaled to it).
         layout: What was meant to be painted where.
         engine: An OCR engine with ``read(image) -> [OCRBox]`` (and optionally ``read_batch``), e.g.
-            :func:`data_prep.ocr.get_engine`.
+            :func:`textgen.core.ocr.get_engine`.
         options: Cropping options.
 
     Returns:
         The reading of each box, in layout order: the crop's detections in reading order joined by spaces
-        (:func:`textgen.metrics.join_detections`); ``""`` where nothing was read.
+        (:func:`textgen.core.metrics.join_detections`); ``""`` where nothing was read.
     """
     if not layout.boxes:
         return []

@@ -13,9 +13,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from textgen.eval_inputs import EvalSample
-from textgen.eval_read import THUMBNAIL_SIDE, EvalOptions, _to_rgb, read_boxes
-from textgen.metrics import (
+from textgen.core.metrics import (
     ColorMatch,
     LineScore,
     TargetScore,
@@ -29,12 +27,14 @@ from textgen.metrics import (
     mean,
     textdiffuser_scores,
 )
+from textgen.eval_inputs import EvalSample
+from textgen.eval_read import THUMBNAIL_SIDE, EvalOptions, _to_rgb, read_boxes
 
 
 # ------------------------------------------------------------------------------------------------- results
 @dataclass
 class ImageResult:
-    """Scores of one image (see :mod:`textgen.metrics` for every definition).
+    """Scores of one image (see :mod:`textgen.core.metrics` for every definition).
 
     Attributes:
         name: The sample's name.
@@ -264,7 +264,7 @@ def _check_colors(
     box_targets = [b.color or sample.text_color for b in layout.boxes]
     if not any(box_targets) and not sample.background_color:
         return None, None
-    from textgen.glyph import render_glyph
+    from textgen.core.glyph import render_glyph
 
     sized = layout.resized(image.width, image.height)
     mask = np.asarray(render_glyph(sized, mask=True))

@@ -1,7 +1,7 @@
 """Legibility evaluation the way the papers measure it: OCR the generated images, score them, write a report.
 
-Given images and what they should say (a :class:`textgen.layout.Layout`, or just the texts), every image is read
-twice with an OCR engine from :mod:`data_prep.ocr`:
+Given images and what they should say (a :class:`textgen.core.layout.Layout`, or just the texts), every image is read
+twice with an OCR engine from :mod:`textgen.core.ocr`:
 
 1. **per box** -- each layout box is cropped (with a small margin) and read alone: AnyText's Sentence Accuracy
    and NED per text line (:func:`read_boxes`);
@@ -10,7 +10,7 @@ twice with an OCR engine from :mod:`data_prep.ocr`:
 
 Optionally a CLIP score of image and prompt (:class:`ClipScorer`, a local CLIP model) and a colour check (is the
 text, and is the background, nearest to the colour the prompt names?). The metric definitions live in
-:mod:`textgen.metrics`; ``docs/evaluation.md`` compares them with the papers' scripts.
+:mod:`textgen.core.metrics`; ``docs/evaluation.md`` compares them with the papers' scripts.
 
 Entry points: :func:`evaluate_images` (images in memory), :func:`evaluate_folder` (a folder with a ``<name>.json``
 beside each image or a ``manifest.jsonl``), :func:`evaluate_prompts` (runs a prompt set through a pipeline), and
@@ -29,6 +29,10 @@ from typing import Any
 
 from PIL import Image
 
+from textgen.core.layout import Layout
+from textgen.core.metrics import (
+    ned,
+)
 from textgen.eval_inputs import (  # noqa: F401  (textgen.evaluate is the evaluation's public face)
     EvalSample,
     PromptSpec,
@@ -51,10 +55,6 @@ from textgen.eval_read import (  # noqa: F401
     read_boxes,
 )
 from textgen.eval_report import EvalReport, ImageResult, _thumbnail, aggregate, render_html, score_sample  # noqa: F401
-from textgen.layout import Layout
-from textgen.metrics import (
-    ned,
-)
 
 __all__ = [
     "ClipScorer",
@@ -147,7 +147,7 @@ def evaluate_images(
         images: The generated images.
         layouts_or_texts: Per image, a :class:`Layout` (all metrics) or the intended texts (a list, or one
             string; whole-image metrics only).
-        engine: OCR engine, e.g. ``data_prep.ocr.get_engine("rapidocr")``.
+        engine: OCR engine, e.g. ``textgen.core.ocr.get_engine("rapidocr")``.
         names: Names for the report (default ``0000``, ``0001``...).
         prompts: Prompts (for the CLIP score and the report).
         text_colors: Intended text colour per image (for boxes whose layout names none).
@@ -338,7 +338,7 @@ def evaluate_prompts(
 
 # ------------------------------------------------------------------------------------------------------ CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from textgen.cli import float_in, int_in
+    from textgen.core.cliargs import float_in, int_in
 
     parser.add_argument(
         "images", nargs="?", help="folder of images with <name>.json layouts beside them or a manifest.jsonl"
@@ -393,7 +393,7 @@ def run(args: argparse.Namespace) -> int:
     # Check the cheap inputs before loading OCR, CLIP or diffusion models.
     prompts = load_prompts(args.prompts) if args.prompts else None
     samples = load_folder(args.images) if args.images else None
-    from data_prep.ocr import get_engine
+    from textgen.core.ocr import get_engine
 
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     engine = get_engine(args.engine, languages=args.languages, threads=args.threads)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from textgen.cli import CommandError, float_in, int_in, parse_size
+from textgen.core.cliargs import CommandError, float_in, int_in, parse_size
 
 # the ranges of textgen.pipeline (MAX_STEPS, ...), repeated here so parsing the command line imports no torch
 _STEPS, _GUIDANCE, _CONTROL, _IMAGES = int_in(1, 1000), float_in(0.0, 100.0), float_in(0.0, 10.0), int_in(1, 64)
@@ -64,9 +64,9 @@ def resolve_model(model: str | None) -> str | Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from textgen.layout import Layout
-    from textgen.outputs import OutputFiles
-    from textgen.script import text_problem
+    from textgen.core.layout import Layout
+    from textgen.core.outputs import OutputFiles
+    from textgen.core.script import text_problem
 
     # 1. Everything checkable without a model, first (loading takes seconds)
     if not args.prompt.strip():

@@ -27,8 +27,8 @@ from typing import Any
 
 from PIL import Image
 
-from textgen.glyph import GlyphOptions, render_glyph
-from textgen.layout import Layout
+from textgen.core.glyph import GlyphOptions, render_glyph
+from textgen.core.layout import Layout
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ class PipelineConfig:
         width: Native output width.
         num_inference_steps: Default denoising steps.
         guidance_scale: Default classifier-free guidance.
-        glyph_options: :class:`textgen.glyph.GlyphOptions` fields.
+        glyph_options: :class:`textgen.core.glyph.GlyphOptions` fields.
         planner_options: :class:`layout_model.rule.RuleOptions` fields for the rule planner (e.g. the ``font`` the
             model paints best, wider titles).
         min_text_height: The smallest text (box height in pixels at the native size) the model paints legibly, as
@@ -204,7 +204,7 @@ class PosterPipeline:
         planner: ``"rule"``, a path/hub id of an LLM planner, or a planner object with ``plan(...)``.
         control: ``"glyph"`` or ``"canny"``.
         config: Defaults saved with the pipeline (:class:`PipelineConfig`).
-        ocr_engine: Engine used by ``best_of`` (default: :func:`data_prep.ocr.get_engine`, loaded on first use).
+        ocr_engine: Engine used by ``best_of`` (default: :func:`textgen.core.ocr.get_engine`, loaded on first use).
     """
 
     def __init__(
@@ -402,7 +402,7 @@ class PosterPipeline:
     @property
     def ocr_engine(self):
         if self._ocr_engine is None:
-            from data_prep.ocr import get_engine
+            from textgen.core.ocr import get_engine
 
             self._ocr_engine = get_engine()
         return self._ocr_engine
@@ -439,7 +439,8 @@ class PosterPipeline:
 
     def score(self, images: Sequence[Image.Image], layout: Layout) -> tuple[list[float], list[list[str]]]:
         """OCR score of each image against the layout's texts: mean NED over boxes (1 = all read exactly)."""
-        from textgen.evaluate import ned, read_boxes
+        from textgen.core.metrics import ned
+        from textgen.eval_read import read_boxes
 
         scores, texts = [], []
         for image in images:
@@ -454,7 +455,7 @@ class PosterPipeline:
         self, prompt, layout, texts, height, width, num_images_per_prompt, best_of, num_inference_steps=None,
         guidance_scale=None, controlnet_conditioning_scale=None,
     ) -> None:  # fmt: skip
-        from textgen.layout import canvas_problem
+        from textgen.core.layout import canvas_problem
 
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError(f"prompt must be a non-empty string, got {prompt!r}")
@@ -478,7 +479,7 @@ class PosterPipeline:
         if layout is not None:
             layout.validate()
         if texts is not None:
-            from textgen.script import text_problem
+            from textgen.core.script import text_problem
 
             for i, text in enumerate(texts):
                 problem = text_problem(text)

@@ -243,7 +243,7 @@ class RecognizerScorer:
         return [texts[i * k : (i + 1) * k] for i in range(len(images))]
 
     def __call__(self, images: Sequence[Any], layout: Any) -> tuple[list[float], list[list[str]]]:
-        from textgen.metrics import ned
+        from textgen.core.metrics import ned
 
         reads = self.read(images, layout)
         scores = []

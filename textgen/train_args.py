@@ -1,7 +1,8 @@
 """The training script's options: four dataclasses (model, data, optimisation, run) and the flags derived from them.
 
-Each option is defined once, as a dataclass field with its type, default and help (:func:`textgen.cliargs.option`);
-the command line, the validation and ``training_args.json`` all come from those fields.
+Each option is defined once, as a dataclass field with its type, default and help
+(:func:`textgen.core.cliargs.option`); the command line, the validation and ``training_args.json`` all come from
+those fields.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from textgen.cliargs import add_dataclass_arguments, option
+from textgen.core.cliargs import add_dataclass_arguments, option
 from textgen.train_data import GLYPH_SOURCES
 
 logger = logging.getLogger("textgen.train_controlnet")
@@ -122,7 +123,7 @@ class DataArgs:
     memory_cache: str | None = option("folder keeping --in_memory sets decoded, for runs sharing their data", None)
 
     def validate(self) -> None:
-        from data_prep.records import shard_paths
+        from textgen.core.shards import shard_paths
 
         if self.glyph_source not in GLYPH_SOURCES:
             raise ValueError(f"--glyph_source must be one of {GLYPH_SOURCES}, got {self.glyph_source!r}")

@@ -10,7 +10,7 @@ train-controlnet``. Two ways to start:
   with :func:`textgen.models.build_stack` and trained jointly (``--train_unet``, usually ``--train_text_encoder``).
   This is how textgen's own small CPU model is made.
 
-Each training sample is a triple from the shards (:mod:`data_prep.records`): the image, its training caption
+Each training sample is a triple from the shards (:mod:`textgen.core.shards`): the image, its training caption
 (the form with the words, ``... that reads "OPEN"``) and its layout, from which the glyph image (black text on
 white, the ControlNet's condition in ``[0, 1]``) is rendered on the fly at the training resolution inside the
 DataLoader workers. The loss is diffusers' DDPM objective (target by the scheduler's prediction type: epsilon,

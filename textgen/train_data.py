@@ -77,7 +77,7 @@ def _iter_raw(path: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
     here with a logged warning naming it; the samples before the damage were yielded. Each such shard is counted
     in :data:`DAMAGED_SHARDS`.
     """
-    from data_prep.records import member_end, tar_end_problem
+    from textgen.core.shards import member_end, tar_end_problem
 
     key, files = None, {}
     end = 0
@@ -217,7 +217,7 @@ class GlyphTripleStream:
         """
         from PIL import Image, ImageOps
 
-        from textgen.glyph import GlyphOptions, render_glyph
+        from textgen.core.glyph import GlyphOptions, render_glyph
 
         res = self.resolution
         width, height = image.size
@@ -246,7 +246,7 @@ class GlyphTripleStream:
         """One training sample from raw files. Raises ValueError naming the shard and key when malformed."""
         from PIL import Image
 
-        from data_prep.records import Triple, decode_sample
+        from textgen.core.shards import Triple, decode_sample
 
         where = f"{shard}: {key}"
         record, image_bytes = decode_sample(files, where=where)
@@ -314,7 +314,7 @@ def check_shards(paths: Sequence[Path]) -> int:
     Raises:
         ValueError: no shard holds a sample, or the first sample is malformed.
     """
-    from data_prep.records import iter_shard
+    from textgen.core.shards import iter_shard
 
     for path in paths:
         try:
@@ -335,7 +335,7 @@ def check_captions(paths: Sequence[Path], tokenizer: Any, n: int = 64) -> dict[s
     Returns:
         ``{"checked", "truncated", "longest", "max_length"}``.
     """
-    from data_prep.records import iter_triples
+    from textgen.core.shards import iter_triples
 
     lengths = []
     for triple in iter_triples(paths):

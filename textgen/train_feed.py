@@ -17,13 +17,13 @@ class DataMixin:
     ``self.models``, ``self.resolution``, ``self.data_seed`` and ``self.shard_list`` come from the trainer)."""
 
     def _shards(self) -> list[Path]:
-        from data_prep.records import shard_paths
+        from textgen.core.shards import shard_paths
 
         return shard_paths(self.args.data.train_shards)
 
     def _memory_sets(self) -> dict[str, MemoryTriples]:
         """The in-memory training set(s): ``train``, and ``curriculum`` when a first stage is given."""
-        from data_prep.records import shard_paths
+        from textgen.core.shards import shard_paths
 
         data, acc = self.args.data, self.accelerator
         if acc.num_processes > 1:

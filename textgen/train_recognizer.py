@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from textgen.cliargs import add_dataclass_arguments, from_namespace, option
+from textgen.core.cliargs import add_dataclass_arguments, from_namespace, option
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def word_accuracy(model, images, rows, texts, batch: int = 512, generator=None) 
     """Exact-match rate and mean NED of the recognizer on the given line crops (``generator``: degrade them)."""
     import torch
 
-    from textgen.metrics import ned
+    from textgen.core.metrics import ned
     from textgen.recognizer import crop_lines, decode_greedy
 
     reads: list[str] = []

@@ -19,12 +19,12 @@ logger = logging.getLogger("textgen.train_controlnet")
 @dataclass(frozen=True)
 class ValidationSample:
     prompt: str
-    layout: Any  # textgen.layout.Layout
+    layout: Any  # textgen.core.layout.Layout
 
 
 def load_validation_samples(data: DataArgs) -> list[ValidationSample]:
     """Validation prompts and layouts from ``--validation_layouts`` and/or ``--validation_shards``."""
-    from textgen.layout import Layout, LayoutError
+    from textgen.core.layout import Layout, LayoutError
 
     samples: list[ValidationSample] = []
     if data.validation_layouts:
@@ -47,7 +47,7 @@ def load_validation_samples(data: DataArgs) -> list[ValidationSample]:
             prompt = entry.get("prompt") or layout.caption or " ".join(f'"{t}"' for t in layout.texts)
             samples.append(ValidationSample(prompt=prompt, layout=layout))
     if data.validation_shards:
-        from data_prep.records import iter_triples
+        from textgen.core.shards import iter_triples
 
         for taken, triple in enumerate(iter_triples(data.validation_shards)):
             if taken >= data.num_validation_samples:
@@ -62,7 +62,7 @@ def load_ocr_engine(name: str) -> Any | None:
     if not name or name == "none":
         return None
     try:
-        from data_prep.ocr import get_engine
+        from textgen.core.ocr import get_engine
 
         return get_engine(name, threads=1)
     except Exception as err:  # a missing optional OCR package must not stop a training run
@@ -78,13 +78,13 @@ def ocr_scores(images: Sequence[Any], layouts: Sequence[Any], engine: Any) -> di
     Args:
         images: Generated images.
         layouts: The layout each image was generated from (same order).
-        engine: An OCR engine (:func:`data_prep.ocr.get_engine`).
+        engine: An OCR engine (:func:`textgen.core.ocr.get_engine`).
 
     Returns:
         ``{"sentence_accuracy", "ned", "lines", "reads"}``.
     """
-    from textgen.evaluate import read_boxes
-    from textgen.metrics import line_scores
+    from textgen.core.metrics import line_scores
+    from textgen.eval_read import read_boxes
 
     lines, reads = [], []
     for image, layout in zip(images, layouts):

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_prep.records import OCRBox
-from textgen.glyph import render_glyph
-from textgen.layout import Layout, TextBox
+from textgen.core.glyph import render_glyph
+from textgen.core.layout import Layout, TextBox
+from textgen.core.shards import OCRBox
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_BENCHMARKS = REPO.parent / "shared" / "benchmarks"
@@ -164,7 +164,7 @@ def awkward_folder(tmp_path: Path) -> tuple[Path, dict[str, tuple[str, str | Non
 
 @pytest.fixture(scope="session")
 def rapid_engine():
-    from data_prep.ocr import get_engine
+    from textgen.core.ocr import get_engine
 
     return get_engine("rapidocr", languages=("en",), threads=1)
 
@@ -207,7 +207,7 @@ def shard_contents(out_dir: Path) -> dict[str, dict]:
     triples, ``{"reason", "input"}`` for rejected inputs. Fails on a key that appears twice."""
     import json
 
-    from data_prep.records import iter_triples
+    from textgen.core.shards import iter_triples
 
     out: dict[str, dict] = {}
     for triple in iter_triples(out_dir):

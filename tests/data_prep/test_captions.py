@@ -164,8 +164,8 @@ def test_caption_stage_keeps_source_captions_or_replaces_them(tiny_blip, kit):
 
 def test_prep_job_with_a_captioner(tiny_blip, tmp_path, kit):
     from data_prep.filters import FilterOptions
-    from data_prep.records import iter_triples
     from data_prep.runners import PrepConfig, run_prep
+    from textgen.core.shards import iter_triples
 
     src = tmp_path / "in"
     src.mkdir()

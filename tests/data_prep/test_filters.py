@@ -7,7 +7,7 @@ import json
 import pytest
 
 from data_prep.filters import FilterOptions, FilterStage, filter_boxes, garbage_reason, script_language, text_height
-from data_prep.records import OCRBox
+from textgen.core.shards import OCRBox
 
 
 def box(text: str, y0: float = 100, height: float = 30, conf: float = 0.9, lang: str | None = "en") -> OCRBox:

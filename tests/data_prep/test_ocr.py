@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_prep.ocr import (
+from textgen.core.glyph import render_glyph
+from textgen.core.layout import Layout, TextBox
+from textgen.core.ocr import (
     DEFAULT_ENGINE,
     EasyOCREngine,
     OCRError,
@@ -21,9 +23,7 @@ from data_prep.ocr import (
     split_words,
     to_rgb,
 )
-from data_prep.records import OCRBox
-from textgen.glyph import render_glyph
-from textgen.layout import Layout, TextBox
+from textgen.core.shards import OCRBox
 
 POSTER = Layout(
     320,
@@ -92,7 +92,7 @@ def test_read_text_default_engine_is_built_once():
     image = render_glyph(Layout(256, 128, (TextBox("HELLO", (0.1, 0.1, 0.9, 0.9)),)))
     assert read_text(image) == "HELLO"
     assert read_text(image) == "HELLO"
-    from data_prep.ocr import _shared_default_engine
+    from textgen.core.ocr import _shared_default_engine
 
     assert _shared_default_engine.cache_info().misses == 1
     assert isinstance(_shared_default_engine(("en",)), RapidOCREngine) and DEFAULT_ENGINE == "rapidocr"

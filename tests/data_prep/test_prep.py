@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from data_prep.filters import FilterOptions, filter_boxes
-from data_prep.ocr import ocr_to_layout
-from data_prep.records import iter_triples
 from data_prep.runners import PrepConfig, run_prep
 from textgen.cli import main
+from textgen.core.ocr import ocr_to_layout
+from textgen.core.shards import iter_triples
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,6 @@ import re
 import numpy as np
 import pytest
 
-from data_prep.records import encode_image, iter_triples
 from data_prep.synth import (
     PALETTE,
     SynthOptions,
@@ -17,8 +16,9 @@ from data_prep.synth import (
     write_synthetic,
 )
 from textgen.cli import main as cli_main
-from textgen.fonts import available_fonts, font_style
-from textgen.glyph import render_glyph
+from textgen.core.fonts import available_fonts, font_style
+from textgen.core.glyph import render_glyph
+from textgen.core.shards import encode_image, iter_triples
 
 
 def _changed(sample) -> np.ndarray:
@@ -201,7 +201,7 @@ def test_cli_synth(tmp_path, capsys):
 # ---------------------------------------------------------------------------------------------- OCR check
 @pytest.fixture(scope="module")
 def rapid():
-    from data_prep.ocr import RapidOCREngine
+    from textgen.core.ocr import RapidOCREngine
 
     return RapidOCREngine(threads=1)
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from data_prep.ocr import ocr_to_layout
-from data_prep.records import OCRBox, iter_shard
 from data_prep.writer import ShardWriter, merge_rejected, remove_partials, shard_done, summarize
+from textgen.core.ocr import ocr_to_layout
+from textgen.core.shards import OCRBox, iter_shard
 
 
 def _row(kit, key: str, reject: str = "", text: str = "OPEN", ext: str = "png") -> dict:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from data_prep.records import TripleRecord, write_triple
 from layout_model.rule import RuleOptions, RulePlanner
+from textgen.core.shards import TripleRecord, write_triple
 
 TEMPLATES_1 = (
     'A sign that says "{0}".',
@@ -64,7 +64,7 @@ def make_pairs(n: int, seed: int):
 
 
 def write_pair_shards(out_dir: Path, n: int, seed: int, shard_size: int = 500) -> Path:
-    """Writes ``n`` pairs as webdataset shards of :mod:`data_prep.records` triples (a blank 16x16 image each)."""
+    """Writes ``n`` pairs as webdataset shards of :mod:`textgen.core.shards` triples (a blank 16x16 image each)."""
     import webdataset as wds
 
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@ import json
 from PIL import Image
 
 from textgen.cli import main
-from textgen.layout import Layout
+from textgen.core.layout import Layout
 
 
 def test_layout_command_writes_json_and_glyph(tmp_path, capsys):

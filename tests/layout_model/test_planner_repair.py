@@ -5,7 +5,7 @@ import pytest
 from layout_model.metrics import answer_is_correct, boxes_outside, keyword_recall, overlapping_pairs
 from layout_model.repair import RepairOptions, repair_answer
 from layout_model.td2 import TD2_KEYWORDS_TEMPLATE, TD2_TEMPLATE, build_prompt, format_answer, parse_answer
-from textgen.layout import Layout, TextBox
+from textgen.core.layout import Layout, TextBox
 
 
 def test_td2_prompt_matches_textdiffuser2():

@@ -5,8 +5,8 @@ import pytest
 
 from layout_model.metrics import boxes_outside, keyword_recall, overlapping_pairs
 from layout_model.rule import RuleOptions, RulePlanner
-from textgen.glyph import fit_text, render_glyph
-from textgen.layout import Layout, TextBox
+from textgen.core.glyph import fit_text, render_glyph
+from textgen.core.layout import Layout, TextBox
 
 PROMPTS = [
     'A sign that says "accept".',

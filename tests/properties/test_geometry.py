@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from layout_model.metrics import boxes_outside, overlapping_pairs
 from layout_model.rule import RuleOptions, RulePlanner
-from textgen.fonts import select_font
-from textgen.glyph import GlyphOptions, _place, _rotated_extent, fit_text
-from textgen.layout import Layout, TextBox
+from textgen.core.fonts import select_font
+from textgen.core.glyph import GlyphOptions, _place, _rotated_extent, fit_text
+from textgen.core.layout import Layout, TextBox
 
 FONTS = ["noto-sans", "noto-sans-bold", "noto-serif", "league-spartan", "bebas-neue"]
 WORD = st.text(alphabet=string.ascii_letters + string.digits + "$%#!?.", min_size=1, max_size=9)

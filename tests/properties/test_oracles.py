@@ -6,7 +6,7 @@ import json
 import pytest
 
 from layout_model.metrics import boxes_outside, overlapping_pairs
-from textgen.layout import Layout, TextBox
+from textgen.core.layout import Layout, TextBox
 
 
 def _layout(*boxes):
@@ -34,7 +34,7 @@ def test_boxes_outside_counts_boxes_off_the_canvas_or_without_area():
 
 
 def _row(key, reject="", boxes=1, dropped=None):
-    from data_prep.records import OCRBox
+    from textgen.core.shards import OCRBox
 
     ocr = [OCRBox.from_polygon(f"W{i}", [(4, 4 + 10 * i), (40, 4 + 10 * i), (40, 12 + 10 * i), (4, 12 + 10 * i)],
                                0.9, "en").to_dict() for i in range(boxes)]  # fmt: skip
@@ -86,7 +86,7 @@ class _ScriptedEngine:
         self.calls = {}
 
     def read(self, image):
-        from data_prep.records import OCRBox
+        from textgen.core.shards import OCRBox
 
         colour = image.getpixel((0, 0))
         count = self.calls.get(colour, 0)

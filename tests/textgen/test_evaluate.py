@@ -11,9 +11,10 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
-from data_prep.records import OCRBox
 from textgen import Layout, TextBox, render_glyph
 from textgen.cli import main
+from textgen.core.metrics import LineScore, WordScore
+from textgen.core.shards import OCRBox
 from textgen.evaluate import (
     ClipScorer,
     EvalOptions,
@@ -31,7 +32,6 @@ from textgen.evaluate import (
     read_boxes,
     sample_from_entry,
 )
-from textgen.metrics import LineScore, WordScore
 
 
 class ScriptedOCR:
@@ -52,7 +52,7 @@ class ScriptedOCR:
 
 @pytest.fixture(scope="module")
 def engine():
-    from data_prep.ocr import get_engine
+    from textgen.core.ocr import get_engine
 
     return get_engine("rapidocr", threads=1)
 

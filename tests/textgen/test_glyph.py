@@ -5,9 +5,9 @@ import warnings
 import numpy as np
 import pytest
 
-from textgen.fonts import FONT_DIR, MissingGlyphError, available_fonts, resolve_font, select_font
-from textgen.glyph import GlyphOptions, fit_text, render_glyph
-from textgen.layout import Layout, LayoutError, TextBox
+from textgen.core.fonts import FONT_DIR, MissingGlyphError, available_fonts, resolve_font, select_font
+from textgen.core.glyph import GlyphOptions, fit_text, render_glyph
+from textgen.core.layout import Layout, LayoutError, TextBox
 
 TEXTS = ["OPEN", "Summer Sale", "$19.99", "50% OFF", "Château", "夏季促销", "セール", "Don't stop the music tonight"]
 BOXES = [(0.05, 0.05, 0.95, 0.25), (0.1, 0.3, 0.45, 0.9), (0.55, 0.3, 0.95, 0.5), (0.6, 0.6, 0.7, 0.95)]
@@ -71,7 +71,7 @@ def test_size_is_the_largest_that_fits():
     box = TextBox("Fresh Coffee", (0.1, 0.1, 0.9, 0.3))
     opts = GlyphOptions()
     fitted = fit_text(box, 512, 512, options=opts)
-    from textgen.glyph import _place, _rotated_extent
+    from textgen.core.glyph import _place, _rotated_extent
 
     avail = (0.8 * 512 - 2 * opts.margin, 0.2 * 512 - 2 * opts.margin)
     placed = _place(fitted.lines, fitted.font, fitted.size + 1, opts.line_spacing)

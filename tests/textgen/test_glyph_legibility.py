@@ -8,8 +8,8 @@ box holding their centre and joined in reading order; the joined text must equal
 
 import pytest
 
-from textgen.glyph import render_glyph
-from textgen.layout import Layout, TextBox
+from textgen.core.glyph import render_glyph
+from textgen.core.layout import Layout, TextBox
 
 pytest.importorskip("rapidocr")
 
@@ -170,14 +170,14 @@ def _accuracy(engine, texts):
 
 @pytest.fixture(scope="module")
 def latin_engine():
-    from data_prep.ocr import get_engine
+    from textgen.core.ocr import get_engine
 
     return get_engine("rapidocr", languages=("en",))
 
 
 @pytest.fixture(scope="module")
 def cjk_engine():
-    from data_prep.ocr import get_engine
+    from textgen.core.ocr import get_engine
 
     return get_engine("rapidocr", languages=("zh", "en"))
 

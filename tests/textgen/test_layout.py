@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from textgen.layout import Layout, LayoutError, TextBox, parse_td2_lines
+from textgen.core.layout import Layout, LayoutError, TextBox, parse_td2_lines
 
 
 def _layout() -> Layout:

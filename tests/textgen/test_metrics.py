@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 
-from textgen.metrics import (
+from textgen.core.metrics import (
     BASIC_PALETTE,
     color_match,
     delta_e,

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from data_prep.records import OCRBox
-from textgen.layout import Layout, TextBox
+from textgen.core.layout import Layout, TextBox
+from textgen.core.shards import OCRBox
 from textgen.models import PixelUnshuffleAutoencoder, StackConfig, build_stack
 from textgen.pipeline import PRESETS, PosterOutput, PosterPipeline, SpeedOptions
 
@@ -184,7 +184,7 @@ def test_speed_options_apply(sd):
 
 def test_score_reads_a_legible_image_as_perfect_with_the_real_engine(sd):
     pytest.importorskip("rapidocr")
-    from textgen.glyph import render_glyph
+    from textgen.core.glyph import render_glyph
 
     layout = Layout(256, 256, (TextBox("OPEN", (0.1, 0.1, 0.9, 0.45)), TextBox("24/7", (0.2, 0.55, 0.8, 0.9))))
     pipe = PosterPipeline(sd)  # OCR engine: the data stage's default, loaded on first use

@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from textgen.glyph import render_glyph
-from textgen.layout import Layout, TextBox
+from textgen.core.glyph import render_glyph
+from textgen.core.layout import Layout, TextBox
 from textgen.recognizer import (
     CHARSET,
     MAX_LABEL,

@@ -15,13 +15,13 @@ import pytest
 import torch
 from PIL import Image
 
-from data_prep.records import TripleRecord, encode_image, iter_triples, write_triple
 from data_prep.synth import write_synthetic
 from textgen import cli
 from textgen import train_controlnet as tc
 from textgen import train_data as td
-from textgen.glyph import render_glyph
-from textgen.layout import Layout, TextBox
+from textgen.core.glyph import render_glyph
+from textgen.core.layout import Layout, TextBox
+from textgen.core.shards import TripleRecord, encode_image, iter_triples, write_triple
 from textgen.models import StackConfig, build_char_tokenizer, build_stack
 
 TINY = '{"resolution": 64}'
@@ -280,7 +280,7 @@ def _stream(paths, **kwargs):
 
 
 def test_stream_yields_image_glyph_and_training_caption(data):
-    from data_prep.records import shard_paths
+    from textgen.core.shards import shard_paths
 
     paths = shard_paths(data / "train")
     sample = next(iter(_stream(paths[:1])))  # buffer 1 and one shard: the shard's first triple
@@ -296,7 +296,7 @@ def test_stream_yields_image_glyph_and_training_caption(data):
 
 
 def test_caption_dropout_gives_empty_prompts(data):
-    from data_prep.records import shard_paths
+    from textgen.core.shards import shard_paths
 
     samples = list(islice(iter(_stream(shard_paths(data / "train"), caption_dropout=1.0)), 3))
     empty = build_char_tokenizer(128)("", padding="max_length", max_length=128).input_ids
@@ -305,7 +305,7 @@ def test_caption_dropout_gives_empty_prompts(data):
 
 @pytest.mark.parametrize("n_shards", [1, 4])  # fewer shards than slots: split by sample; else by shard
 def test_data_slots_partition_an_epoch(data, n_shards):
-    from data_prep.records import shard_paths
+    from textgen.core.shards import shard_paths
 
     paths = shard_paths(data / "train")[:n_shards]
     stream = _stream(paths)
@@ -350,7 +350,7 @@ def test_empty_and_corrupt_shards_are_reported(tmp_path):
 
 
 def test_truncated_captions_are_reported(data, caplog):
-    from data_prep.records import shard_paths
+    from textgen.core.shards import shard_paths
 
     with caplog.at_level(logging.WARNING, logger="textgen.train_data"):
         report = td.check_captions(shard_paths(data / "train"), build_char_tokenizer(32), n=4)

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from data_prep.records import shard_paths
 from data_prep.synth import write_synthetic
+from textgen.core.shards import shard_paths
 from textgen.models import build_char_tokenizer
 from textgen.recognizer import CHARSET
 from textgen.train_data import GlyphTripleStream, MemoryTriples, _iter_raw

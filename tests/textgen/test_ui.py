@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_prep.records import OCRBox
 from textgen.cli import main as cli_main
-from textgen.layout import Layout, TextBox
+from textgen.core.layout import Layout, TextBox
+from textgen.core.shards import OCRBox
 from textgen.ui.studio import (
     SHIPPED,
     Generation,
@@ -180,7 +180,7 @@ def test_model_choice_resolution_and_missing_models(tmp_path, monkeypatch):
 def test_friendly_errors_say_what_to_do():
     import torch
 
-    from data_prep.ocr import OCRError
+    from textgen.core.ocr import OCRError
 
     assert friendly_error(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")).startswith(
         "out of memory while generating"
@@ -272,18 +272,18 @@ def test_generate_scores_a_single_image_and_survives_missing_ocr(tiny_model, tmp
     one = studio.generate("jazz", ROWS, 512, 256, model=str(tiny_model), steps=2, best_of=1)
     assert one.scores is None and "no OCR score: OCR is not available" in one.message  # the image still shows
     pipe._ocr_engine = None
-    import data_prep.ocr
+    import textgen.core.ocr
 
     def missing(*args, **kwargs):
-        raise data_prep.ocr.OCRError("rapidocr weights not found")
+        raise textgen.core.ocr.OCRError("rapidocr weights not found")
 
-    original = data_prep.ocr.get_engine
-    data_prep.ocr.get_engine = missing
+    original = textgen.core.ocr.get_engine
+    textgen.core.ocr.get_engine = missing
     try:
         with pytest.raises(UIError, match="OCR is not available .*or set best-of to 1"):
             studio.generate("jazz", ROWS, 512, 256, model=str(tiny_model), steps=2, best_of=2)
     finally:
-        data_prep.ocr.get_engine = original
+        textgen.core.ocr.get_engine = original
 
 
 @pytest.mark.parametrize(

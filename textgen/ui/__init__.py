@@ -1,6 +1,6 @@
 """``textgen ui``: a local web app to plan, edit and paint layouts (Gradio, the ``ui`` extra).
 
-* :mod:`textgen.ui.table` — the layout table (pixels) to and from a :class:`textgen.layout.Layout`, with checks
+* :mod:`textgen.ui.table` — the layout table (pixels) to and from a :class:`textgen.core.layout.Layout`, with checks
   that name the row and column;
 * :mod:`textgen.ui.studio` — the page's actions (plan, preview, generate) and the per-model pipeline cache;
 * :mod:`textgen.ui.app` — the Gradio page (:func:`~textgen.ui.app.build_app`, :func:`~textgen.ui.app.launch`).
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from textgen.cli import CommandError, parse_size
+from textgen.core.cliargs import CommandError, parse_size
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -140,7 +140,7 @@ def _error(message: str) -> str:
 
 
 def _fonts_markdown() -> str:
-    from textgen.fonts import available_fonts, font_style
+    from textgen.core.fonts import available_fonts, font_style
 
     lines = [f"- `{name}`: {font_style(name)}" for name in sorted(available_fonts())]
     return "Fonts (blank = noto-sans, with CJK fallback):\n\n" + "\n".join(lines)

@@ -20,7 +20,7 @@ from typing import Any
 
 from PIL import Image
 
-from textgen.layout import Layout, LayoutError
+from textgen.core.layout import Layout, LayoutError
 from textgen.ui.table import CanvasSize, layout_to_rows, rows_to_layout
 
 SHIPPED = "textgen-tiny (shipped)"  # how the model shipped in the package appears in the model box
@@ -191,7 +191,7 @@ def resolve_model_choice(choice: str | None) -> str | Path:
     Raises:
         UIError: the shipped model is missing, or a path that does not exist.
     """
-    from textgen.cli import CommandError
+    from textgen.core.cliargs import CommandError
     from textgen.generate import resolve_model
     from textgen.pipeline import PRESETS
 
@@ -266,7 +266,7 @@ def parse_output_size(value: str | None) -> tuple[int | None, int | None]:
     """``"WxH"`` (or blank for the model's size) from the output-size box."""
     import argparse
 
-    from textgen.cli import parse_size
+    from textgen.core.cliargs import parse_size
 
     if value is None or not str(value).strip():
         return None, None
@@ -345,7 +345,7 @@ class Studio:
         Raises:
             UIError / TableError: naming the row and the column to fix.
         """
-        from textgen.glyph import render_glyph
+        from textgen.core.glyph import render_glyph
 
         canvas = CanvasSize.parse(width, height)
         start = time.perf_counter()

@@ -1,6 +1,6 @@
 """The layout editor's table: one row per text box, coordinates in pixels of the canvas.
 
-A :class:`textgen.layout.Layout` keeps boxes normalised to ``[0, 1]``; a person editing a layout thinks in pixels.
+A :class:`textgen.core.layout.Layout` keeps boxes normalised to ``[0, 1]``; a person editing a layout thinks in pixels.
 These functions convert both ways and check every cell, with messages that name the row (1-based, as the table
 shows it) and the column, so the page can say exactly what to fix. No Gradio here: the app wires these to widgets,
 the tests call them directly.
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from textgen.layout import Layout, LayoutError, TextBox
+from textgen.core.layout import Layout, LayoutError, TextBox
 
 COLUMNS: tuple[str, ...] = ("text", "x0", "y0", "x1", "y1", "angle", "font", "color")
 DATATYPES: tuple[str, ...] = ("str", "number", "number", "number", "number", "number", "str", "str")
@@ -192,7 +192,7 @@ def rows_to_layout(rows: Any, canvas: CanvasSize, caption: str | None = None, ch
 
 def _check_drawable(box: TextBox, where: str) -> None:
     """Fails the way the renderer would on a character no font can draw, but naming the row."""
-    from textgen.fonts import MissingGlyphError, select_font
+    from textgen.core.fonts import MissingGlyphError, select_font
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # falling back to another font for some characters is fine here

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from PIL import ImageFont
 
-FONT_DIR = Path(__file__).parent / "font_files"
+FONT_DIR = Path(__file__).parent.parent / "font_files"
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
 
 # name -> (file in FONT_DIR, face index, style words used in captions)
@@ -136,7 +136,7 @@ def get_font(spec: FontSpec, size: int, shaped: bool = False) -> ImageFont.FreeT
         size: Size in pixels.
         shaped: Lay text out with raqm (complex shaping and right-to-left: Arabic, Hebrew, Indic...); otherwise
             Pillow's basic layout, fast and deterministic, right for Latin and CJK
-            (:func:`textgen.script.needs_shaping` tells which a text needs).
+            (:func:`textgen.core.script.needs_shaping` tells which a text needs).
 
     Raises:
         FontError: ``shaped`` text but this Pillow was built without raqm.

@@ -66,3 +66,54 @@ def from_namespace(cls: type, namespace: argparse.Namespace) -> Any:
         value = values[f.name]
         out[f.name] = tuple(value) if isinstance(value, list) and "tuple" in str(f.type) else value
     return cls(**out)
+
+
+class CommandError(Exception):
+    """An error the user can fix; printed as one line."""
+
+
+def parse_size(value: str) -> tuple[int, int]:
+    """Parses ``WxH`` (or a single number for a square) into ``(width, height)``, within the canvas caps."""
+    from textgen.core.layout import canvas_problem
+
+    w, sep, h = value.lower().partition("x")
+    try:
+        width, height = int(w), int(h if sep else w)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected WxH such as 512x512, got {value!r}") from err
+    if width <= 0 or height <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {value!r}")
+    problem = canvas_problem(width, height)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return width, height
+
+
+def int_in(low: int, high: int):
+    """An argparse type: an integer in ``[low, high]``."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from err
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"expected {low}-{high}, got {number}")
+        return number
+
+    return parse
+
+
+def float_in(low: float, high: float):
+    """An argparse type: a finite number in ``[low, high]`` (NaN and infinity refused)."""
+
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from err
+        if not low <= number <= high:  # also false for NaN
+            raise argparse.ArgumentTypeError(f"expected a finite number in [{low:g}, {high:g}], got {value}")
+        return number
+
+    return parse

@@ -8,7 +8,7 @@ source allowed) and ``{key}.json``, a :class:`TripleRecord`::
       "width": 512, "height": 512,                 # of the stored image
       "caption": "a tin sign on a brick wall",     # source caption / alt-text / captioner output
       "training_caption": "a tin sign ... that reads \\"OPEN\\" \\"24/7\\"",
-      "layout": {... textgen.layout.Layout.to_dict() ...},   # boxes normalised to the image
+      "layout": {... textgen.core.layout.Layout.to_dict() ...},   # boxes normalised to the image
       "ocr": [{"text": "OPEN", "polygon": [[x, y], ...], "box": [x0, y0, x1, y1],
                "confidence": 0.98, "language": "en"}],     # pixels of the stored image
       "source": {...}                              # where it came from: path, url, shard, synth params
@@ -32,7 +32,7 @@ from typing import Any
 
 from PIL import Image
 
-from textgen.layout import Layout
+from textgen.core.layout import Layout
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
 

