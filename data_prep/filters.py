@@ -18,11 +18,11 @@ from __future__ import annotations
 import json
 import math
 import time
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from textgen.core.script import text_language as script_language  # one script rule for all
 from textgen.core.shards import OCRBox
 
 
@@ -88,30 +88,6 @@ def garbage_reason(text: str, min_repeat: int = 3) -> str | None:
     if len(chars) >= min_repeat and len(set(chars)) == 1:
         return "one repeated character"
     return None
-
-
-def script_language(text: str, hint: str | None = None) -> str:
-    """A language tag from the script of ``text``: ``"zh"`` (Han), ``"ja"`` (kana), ``"ko"`` (Hangul); for Latin
-    text the engine's ``hint`` when it names a Latin-script language, else ``"en"``; other scripts ``"other"``
-    unless the hint names their language.
-
-    Engines tag boxes with the language they were asked for, not the one they read (an English engine can
-    return a stray Han character), so the language filter looks at the characters.
-    """
-    has_han = False
-    for c in text:
-        o = ord(c)
-        if 0x3040 <= o <= 0x30FF or 0x31F0 <= o <= 0x31FF:
-            return "ja"
-        if 0xAC00 <= o <= 0xD7AF or 0x1100 <= o <= 0x11FF:
-            return "ko"
-        if 0x3400 <= o <= 0x9FFF or 0xF900 <= o <= 0xFAFF or 0x20000 <= o <= 0x2FFFF:
-            has_han = True
-    if has_han:
-        return "zh"
-    if any(unicodedata.category(c).startswith("L") and ord(c) > 0x24F for c in text):  # beyond Latin Extended
-        return hint if hint not in (None, "en", "zh") else "other"
-    return hint if hint not in (None, "zh", "ja", "ko") else "en"
 
 
 def text_height(box: OCRBox) -> float:

@@ -12,7 +12,7 @@ import functools
 from dataclasses import dataclass
 
 from textgen.core.fonts import FontSpec, MissingGlyphError, get_font, resolve_font, select_font
-from textgen.core.script import needs_shaping
+from textgen.core.script import line_units, needs_shaping, split_balanced
 
 REF_SIZE = 64  # font size (px) at which extents are measured; they scale linearly with the size
 LINE_SPACING = 0.15  # matches textgen.core.glyph.GlyphOptions.line_spacing
@@ -40,36 +40,6 @@ class TextBlock:
     def size_for(self, max_width: float, max_height: float) -> float:
         """The largest font size (px) at which the block fits ``max_width`` x ``max_height`` pixels."""
         return min(max_width / self.width, max_height / self.height)
-
-
-def _is_cjk(ch: str) -> bool:
-    cp = ord(ch)
-    return 0x3040 <= cp <= 0x30FF or 0x3400 <= cp <= 0x9FFF or 0xAC00 <= cp <= 0xD7AF or 0xF900 <= cp <= 0xFFEF
-
-
-def _units(text: str) -> tuple[list[str], str]:
-    """Unbreakable pieces of ``text`` and the joiner between them: words, or CJK characters."""
-    if " " in text:
-        return text.split(), " "
-    if any(_is_cjk(c) for c in text):
-        return list(text), ""
-    return [text], ""
-
-
-def _balanced(units: list[str], joiner: str, n_lines: int, widths: list[float], gap: float) -> tuple[str, ...]:
-    """Greedy line breaking aiming every line at ``1 / n_lines`` of the total width."""
-    target = (sum(widths) + gap * (len(units) - 1)) / n_lines
-    lines: list[list[str]] = [[]]
-    current = 0.0
-    for i, (unit, w) in enumerate(zip(units, widths)):
-        add = w + (gap if lines[-1] else 0.0)
-        lines_left = n_lines - len(lines)
-        if lines[-1] and lines_left > 0 and (current + add / 2 > target or len(units) - i <= lines_left):
-            lines.append([])
-            current, add = 0.0, w
-        lines[-1].append(unit)
-        current += add
-    return tuple(joiner.join(line) for line in lines if line)
 
 
 @functools.lru_cache(maxsize=64)
@@ -124,12 +94,12 @@ def text_blocks(
     if "\n" in text:
         lines = tuple(part.strip() for part in text.split("\n") if part.strip()) or (text,)
         return (_block(spec, lines),)
-    units, joiner = _units(text.strip() or text)
+    units, joiner = line_units(text)
     widths = [_line_ink(spec, u)[2] - _line_ink(spec, u)[0] for u in units]
     gap = get_font(spec, REF_SIZE, needs_shaping(text)).getlength(joiner) if joiner else 0.0
     blocks = []
     for n in range(1, min(len(units), max(1, max_lines)) + 1):
-        lines = _balanced(units, joiner, n, widths, gap)
+        lines = split_balanced(units, joiner, n, widths, gap)
         if blocks and lines == blocks[-1].lines:
             continue
         blocks.append(_block(spec, lines))

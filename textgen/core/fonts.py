@@ -20,6 +20,8 @@ from pathlib import Path
 
 from PIL import ImageFont
 
+from textgen.core.script import is_hangul, is_kana
+
 FONT_DIR = Path(__file__).parent.parent / "font_files"
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
 
@@ -170,11 +172,11 @@ def missing_chars(text: str, spec: FontSpec) -> list[str]:
 
 
 def _has_kana(text: str) -> bool:
-    return any(0x3040 <= ord(c) <= 0x30FF or 0x31F0 <= ord(c) <= 0x31FF for c in text)
+    return any(is_kana(c) for c in text)
 
 
 def _has_hangul(text: str) -> bool:
-    return any(0xAC00 <= ord(c) <= 0xD7AF or 0x1100 <= ord(c) <= 0x11FF for c in text)
+    return any(is_hangul(c) for c in text)
 
 
 def _cjk_face_for(text: str, language: str | None) -> str:

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 
 from textgen.core.fonts import FontSpec, get_font, select_font
 from textgen.core.layout import Layout, TextBox
-from textgen.core.script import needs_shaping
+from textgen.core.script import line_units, needs_shaping, split_balanced
 
 _REF_SIZE = 64  # font size at which line widths are measured for the size estimate and line breaking
 _MAX_LINES = 6
@@ -52,46 +52,6 @@ class FittedText:
     font: FontSpec
     size: int
     lines: tuple[str, ...]
-
-
-def _is_cjk(char: str) -> bool:
-    cp = ord(char)
-    return (
-        0x3040 <= cp <= 0x30FF  # kana
-        or 0x3400 <= cp <= 0x4DBF
-        or 0x4E00 <= cp <= 0x9FFF
-        or 0xAC00 <= cp <= 0xD7AF  # hangul
-        or 0xF900 <= cp <= 0xFAFF
-        or 0xFF00 <= cp <= 0xFFEF  # full-width forms
-    )
-
-
-def _units(text: str) -> tuple[list[str], str]:
-    """Splits text into unbreakable units and the joiner that glues them back."""
-    if " " in text.strip():
-        return text.split(), " "
-    if any(_is_cjk(c) for c in text):
-        return list(text.strip()), ""
-    return [text.strip()], ""
-
-
-def _split_balanced(units: list[str], joiner: str, n_lines: int, widths: list[float], gap: float) -> list[str]:
-    """Breaks units into ``n_lines`` lines, greedily aiming each line at the average width."""
-    total = sum(widths) + gap * (len(units) - 1)
-    target = total / n_lines
-    lines: list[list[str]] = [[]]
-    current = 0.0
-    for i, (unit, w) in enumerate(zip(units, widths)):
-        remaining_units = len(units) - i
-        remaining_lines = n_lines - len(lines)
-        add = w if not lines[-1] else w + gap
-        # Start a new line when this one is full, or when every remaining line needs a unit.
-        if lines[-1] and remaining_lines > 0 and (current + add / 2 > target or remaining_units <= remaining_lines):
-            lines.append([])
-            current, add = 0.0, w
-        lines[-1].append(unit)
-        current += add
-    return [joiner.join(line) for line in lines if line]
 
 
 def _pixel_box(box: TextBox, width: int, height: int) -> tuple[int, int, int, int]:
@@ -166,11 +126,11 @@ def fit_text(box: TextBox, width: int, height: int, font: str | None = None, opt
     if "\n" in text:
         candidates = [tuple(line.strip() for line in text.split("\n") if line.strip())]
     else:
-        units, joiner = _units(text)
+        units, joiner = line_units(text)
         widths = [_ref_length(spec, u) for u in units]
         gap = _ref_length(spec, joiner) if joiner else 0.0
         max_lines = min(len(units), opts.max_lines) if opts.wrap else 1
-        candidates = [tuple(_split_balanced(units, joiner, n, widths, gap)) for n in range(1, max_lines + 1)]
+        candidates = [split_balanced(units, joiner, n, widths, gap) for n in range(1, max_lines + 1)]
 
     # Pick the line breaking that allows the largest size, from advance widths at the reference size.
     lines, best = candidates[0], -1.0

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from textgen.core.script import is_cjk
+
 RGB = tuple[int, int, int]
 
 # ------------------------------------------------------------------------------------------------ strings
@@ -39,18 +41,6 @@ RGB = tuple[int, int, int]
 def normalize_spaces(text: str) -> str:
     """Collapses every run of whitespace (spaces, tabs, line breaks) into one space and strips the ends."""
     return " ".join(str(text).split())
-
-
-def _is_cjk(char: str) -> bool:
-    code = ord(char)
-    return (
-        0x3040 <= code <= 0x30FF  # kana
-        or 0x3400 <= code <= 0x9FFF  # CJK ideographs (+ extension A)
-        or 0xAC00 <= code <= 0xD7AF  # hangul syllables
-        or 0xF900 <= code <= 0xFAFF
-        or 0xFF00 <= code <= 0xFFEF  # full-width forms
-        or 0x3000 <= code <= 0x303F  # CJK punctuation
-    )
 
 
 def join_detections(texts: Sequence[str]) -> str:
@@ -70,7 +60,7 @@ def join_detections(texts: Sequence[str]) -> str:
         text = normalize_spaces(raw)
         if not text:
             continue
-        if out and not (_is_cjk(out[-1]) and _is_cjk(text[0])):
+        if out and not (is_cjk(out[-1]) and is_cjk(text[0])):
             out += " "
         out += text
     return out

@@ -40,6 +40,7 @@ import numpy as np
 from PIL import Image
 
 from textgen.core.layout import Layout, TextBox
+from textgen.core.script import has_cjk
 from textgen.core.shards import OCRBox
 
 DEFAULT_ENGINE = "rapidocr"  # measured better than EasyOCR on quality, speed and memory (docs/ocr.md)
@@ -77,7 +78,7 @@ def normalize_languages(languages: str | Iterable[str]) -> tuple[str, ...]:
 
 
 def _has_cjk(text: str) -> bool:
-    return any(0x3400 <= ord(c) <= 0x9FFF or 0xF900 <= ord(c) <= 0xFAFF or 0x3040 <= ord(c) <= 0x30FF for c in text)
+    return has_cjk(text)
 
 
 def to_rgb(image: Image.Image | np.ndarray) -> Image.Image:

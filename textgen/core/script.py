@@ -1,6 +1,8 @@
-"""Rules about the characters of a text: what can be drawn, what needs shaping, what is a line-breaking unit.
+"""Rules about the characters of a text: which script, what can be drawn, what needs shaping, where lines break.
 
-One home for the character rules the renderer, the layout checks and the planner's measurer share.
+The one home of the character rules that the glyph renderer, the planner's measurer, the metrics, the fonts, the
+OCR stage and the data filters share: a box sized by the planner is broken into lines exactly as the renderer
+breaks it, and every part agrees on what counts as CJK.
 """
 
 from __future__ import annotations
@@ -50,3 +52,89 @@ def text_problem(text: str) -> str | None:
         codes = ", ".join(sorted({f"U+{ord(c):04X}" for c in text if not c.isspace()})) or "spaces"
         return f"has no visible character (only {codes})"
     return None
+
+
+# ---------------------------------------------------------------------------------------------- scripts
+KANA = ((0x3040, 0x30FF), (0x31F0, 0x31FF))
+HANGUL = ((0xAC00, 0xD7AF), (0x1100, 0x11FF), (0x3130, 0x318F))
+HAN = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2FFFF))
+CJK_PUNCTUATION = ((0x3000, 0x303F), (0xFF00, 0xFFEF))  # ideographic punctuation, full-width forms
+
+
+def _in(char: str, ranges: tuple[tuple[int, int], ...]) -> bool:
+    cp = ord(char)
+    return any(lo <= cp <= hi for lo, hi in ranges)
+
+
+def is_kana(char: str) -> bool:
+    return _in(char, KANA)
+
+
+def is_hangul(char: str) -> bool:
+    return _in(char, HANGUL)
+
+
+def is_han(char: str) -> bool:
+    return _in(char, HAN)
+
+
+def is_cjk(char: str) -> bool:
+    """A character of Chinese, Japanese or Korean writing (or their punctuation): written without spaces."""
+    return is_han(char) or is_kana(char) or is_hangul(char) or _in(char, CJK_PUNCTUATION)
+
+
+def has_cjk(text: str) -> bool:
+    return any(is_cjk(c) for c in text)
+
+
+def text_language(text: str, hint: str | None = None) -> str:
+    """The language a text's characters say: ``"ja"`` (kana), ``"ko"`` (hangul), ``"zh"`` (Han alone); Latin text
+    the ``hint`` when it names a Latin-script language, else ``"en"``; other scripts ``"other"`` unless the hint
+    names their language."""
+    if any(is_kana(c) for c in text):
+        return "ja"
+    if any(is_hangul(c) for c in text):
+        return "ko"
+    if any(is_han(c) for c in text):
+        return "zh"
+    if any(unicodedata.category(c).startswith("L") and ord(c) > 0x24F for c in text):  # beyond Latin Extended
+        return hint if hint not in (None, "en", "zh") else "other"
+    return hint if hint not in (None, "zh", "ja", "ko") else "en"
+
+
+# ------------------------------------------------------------------------------------------ line breaking
+def line_units(text: str) -> tuple[list[str], str]:
+    """Unbreakable pieces of ``text`` and the joiner that glues them back: words, or CJK characters."""
+    stripped = text.strip()
+    if " " in stripped:
+        return stripped.split(), " "
+    if has_cjk(stripped):
+        return list(stripped), ""
+    return [stripped], ""
+
+
+def split_balanced(units: list[str], joiner: str, n_lines: int, widths: list[float], gap: float) -> tuple[str, ...]:
+    """Breaks ``units`` into ``n_lines`` lines, greedily aiming each line at the average width.
+
+    Args:
+        units: The pieces (:func:`line_units`).
+        joiner: What goes between two pieces on one line.
+        n_lines: Lines wanted (fewer come out when there are fewer pieces).
+        widths: Width of each piece.
+        gap: Width of the joiner.
+    """
+    total = sum(widths) + gap * (len(units) - 1)
+    target = total / n_lines
+    lines: list[list[str]] = [[]]
+    current = 0.0
+    for i, (unit, w) in enumerate(zip(units, widths)):
+        remaining_units = len(units) - i
+        remaining_lines = n_lines - len(lines)
+        add = w if not lines[-1] else w + gap
+        # Start a new line when this one is full, or when every remaining line needs a unit.
+        if lines[-1] and remaining_lines > 0 and (current + add / 2 > target or remaining_units <= remaining_lines):
+            lines.append([])
+            current, add = 0.0, w
+        lines[-1].append(unit)
+        current += add
+    return tuple(joiner.join(line) for line in lines if line)
