@@ -25,7 +25,6 @@ import hashlib
 import io
 import json
 import os
-import tarfile
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -36,7 +35,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from textgen.core.shards import member_end, tar_end_problem
+from textgen.core.shards import ShardDamaged, iter_tar
 
 # Extensions a folder or tar reader treats as images. Anything else named like an image (a text file called
 # .jpg) is read and then rejected by the decode stage as "not_an_image".
@@ -433,13 +432,6 @@ def _read_list(task: ShardTask) -> Iterator[RawSample]:
         yield RawSample(key, task.shard, index, data, caption, source, reject, detail)
 
 
-def _split_member(name: str) -> tuple[str, str]:
-    """webdataset's rule: the key is the path up to the first dot of the file name, the rest is the extension."""
-    folder, _, base = name.rpartition("/")
-    stem, _, ext = base.partition(".")
-    return (f"{folder}/{stem}" if folder else stem), ext.lower()
-
-
 def _read_tar(task: ShardTask) -> Iterator[RawSample]:
     tar_path = str(task.path)
     index = 0
@@ -472,40 +464,15 @@ def _read_tar(task: ShardTask) -> Iterator[RawSample]:
         index += 1
         return sample
 
-    current: str | None = None
-    files: dict[str, bytes] = {}
-    end = 0
     try:
-        with tarfile.open(tar_path, mode="r|*") as tar:  # streaming: works on huge shards, stops at damage
-            for member in tar:
-                end = max(end, member_end(member))
-                if not member.isfile():
-                    continue
-                src_key, ext = _split_member(member.name)
-                if src_key.rpartition("/")[2].startswith((".", "_")) or not ext:
-                    continue  # hidden files, webdataset's __key__-style helpers
-                if current is not None and src_key != current:
-                    yield emit(current, files)
-                    files = {}
-                current = src_key
-                handle = tar.extractfile(member)
-                files[ext] = handle.read() if handle else b""
-        if current is not None:
-            yield emit(current, files)
-        problem = tar_end_problem(tar_path, end)
-        if problem:  # cut at a block boundary: tarfile saw a shorter, valid archive
-            after = f" (after {current!r})" if current else ""
-            yield RawSample(f"{task.shard}_{index:06d}", task.shard, index, b"", None, {"tar": tar_path},
-                            "truncated_tar", problem + after)  # fmt: skip
-    except (tarfile.TarError, OSError, EOFError, ValueError) as err:
+        for src_key, files in iter_tar(tar_path):
+            yield emit(src_key, files)
+    except ShardDamaged as err:
         # The samples before the damage were yielded; what follows cannot be counted, so the damage itself is
         # one rejected input naming the tar and the last good key.
-        if current is not None and files:
-            yield emit(current, files)
+        reason = "truncated_tar" if err.truncated else "unreadable_tar"
         key = f"{task.shard}_{index:06d}"
-        after = f" after {current!r}" if current else ""
-        detail = f"{tar_path}: {type(err).__name__}: {err}{after}"
-        yield RawSample(key, task.shard, index, b"", None, {"tar": tar_path}, "unreadable_tar", detail)
+        yield RawSample(key, task.shard, index, b"", None, {"tar": tar_path}, reason, str(err))
 
 
 # ------------------------------------------------------------------------------------------------ decoding

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -38,7 +37,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from textgen.core.colors import PALETTE
 from textgen.core.fonts import available_fonts, font_style, get_font, missing_chars
 from textgen.core.layout import Layout, TextBox
-from textgen.core.shards import TripleRecord, encode_image, write_triple
+from textgen.core.shards import TripleRecord, TripleTarWriter, encode_image, write_triple
 
 # ----------------------------------------------------------------------------------------------- vocabulary
 # Named colours (the caption uses the name, the layout stores the exact hex of what was drawn): textgen.core.colors.
@@ -84,7 +83,6 @@ MODES = ("simple", "easy", "poster")
 _EASY_FONTS = {"noto-sans-bold": 3.0, "league-spartan": 2.0, "bebas-neue": 1.0}
 _EASY_BACKGROUNDS = ("plain", "gradient", "noise", "stripes")
 _EASY_WIDTH = (0.7, 0.9)  # the widest line spans this fraction of the canvas
-_TAR_MTIME = 946684800.0  # 2000-01-01: a fixed member time makes the same seed give the same shard bytes
 _KINDS = ("a poster", "a sign", "a flyer", "a banner", "a card")
 
 
@@ -575,17 +573,13 @@ def generate_synthetic(
 
 def _write_shard(out: Path, shard: int, start: int, count: int, seed: int, opts: SynthOptions) -> dict[str, Any]:
     """Writes shard ``shard`` (samples ``start`` .. ``start + count - 1``) and its stats; returns the stats."""
-    import webdataset as wds
-
     name = f"{shard:05d}"
     t0 = time.perf_counter()
-    tmp = out / f".{name}.tar.partial"
-    with wds.TarWriter(str(tmp), mtime=_TAR_MTIME) as tar:
+    with TripleTarWriter(out / f"{name}.tar") as tar:  # renamed into place only when complete
         for index in range(start, start + count):
             sample = make_sample(seed, index, opts)
             mask = {"mask.png": encode_image(sample.mask, "png")}
             write_triple(tar, sample.record, encode_image(sample.image, "png"), "png", extra=mask)
-    os.replace(tmp, out / f"{name}.tar")
     stats = {
         "shard": name,
         "inputs": count,

@@ -18,20 +18,16 @@ rerun redoes only the shards without stats. :func:`merge_rejected` then gathers 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import re
-import tarfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from textgen.core.shards import OCRBox, TripleRecord, write_triple
+from textgen.core.shards import OCRBox, TripleRecord, TripleTarWriter, write_triple
 
-_TAR_MTIME = 946684800.0  # 2000-01-01: tar members carry a fixed time, so equal input gives equal shard bytes
 SHARD_RE = re.compile(r"^(\d{5,})_stats\.json$")
 
 
@@ -53,40 +49,6 @@ def input_name(source: dict[str, Any], root: str | None = None) -> str:
     return os.path.join(root, path) if root and not os.path.isabs(path) else path
 
 
-class _TarSink:
-    """The part of ``webdataset.TarWriter`` that :func:`textgen.core.shards.write_triple` uses, on the standard
-    library alone: importing webdataset imports torch, seconds in every worker process of a job that needs
-    neither. Members are written as webdataset writes them (``key.ext`` in sorted order, read-only, fixed time).
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._file = open(path, "wb")  # noqa: SIM115  (closed in close())
-        self._tar = tarfile.open(fileobj=self._file, mode="w|")  # noqa: SIM115
-
-    def write(self, sample: dict[str, Any]) -> None:
-        key = sample["__key__"]
-        for name in sorted(sample):
-            if name.startswith("_"):
-                continue
-            data = sample[name]
-            data = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-            info = tarfile.TarInfo(f"{key}.{name}")
-            info.size, info.mtime, info.mode = len(data), _TAR_MTIME, 0o444
-            info.uname = info.gname = "bigdata"
-            self._tar.addfile(info, io.BytesIO(data))
-
-    def close(self, sync: bool = True) -> None:
-        if self._file.closed:
-            return
-        try:
-            self._tar.close()
-            self._file.flush()
-            if sync:
-                os.fsync(self._file.fileno())
-        finally:
-            self._file.close()
-
-
 class ShardWriter:
     """Writes one output shard; rows go in one at a time, :meth:`close` publishes it atomically.
 
@@ -105,8 +67,8 @@ class ShardWriter:
         self.tar_path = self.out_dir / f"{shard}.tar"
         self.stats_path = self.out_dir / f"{shard}_stats.json"
         self.rejected_path = self.out_dir / f"{shard}_rejected.jsonl"
-        self._tmp_tar = self.out_dir / f".{shard}.tar.partial"
-        self._tar = _TarSink(self._tmp_tar)
+        self._tar = TripleTarWriter(self.tar_path)
+        self._tmp_tar = self._tar.tmp
         self._rejected: list[str] = []
         self._keys: set[str] = set()
         self.inputs = 0
@@ -184,14 +146,14 @@ class ShardWriter:
         Raises:
             RuntimeError: inputs != written + rejected (a bug, never bad input).
         """
-        self._tar.close()
-        self._closed = True
         rejected_total = sum(self.rejected.values())
         if self.inputs != self.written + rejected_total:
+            self.abort()
             raise RuntimeError(
                 f"shard {self.shard}: {self.inputs} inputs != {self.written} written + {rejected_total} rejected"
             )
-        os.replace(self._tmp_tar, self.tar_path)
+        self._tar.close()
+        self._closed = True
         tmp = self.out_dir / f".{self.shard}_rejected.jsonl.partial"
         _fsync_write(tmp, "".join(line + "\n" for line in self._rejected))
         os.replace(tmp, self.rejected_path)
@@ -219,10 +181,8 @@ class ShardWriter:
     def abort(self) -> None:
         """Drops the unfinished shard (its temporary tar); nothing of it is published."""
         if not self._closed:
-            with contextlib.suppress(Exception):  # the writer may be broken already; removing the file matters
-                self._tar.close(sync=False)
+            self._tar.abort()
             self._closed = True
-        self._tmp_tar.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------------------------------ output folder

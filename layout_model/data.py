@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-import tarfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from layout_model.td2 import format_answer, parse_answer
 from textgen.core.layout import Layout, LayoutError
-from textgen.core.shards import TripleRecord, shard_paths
+from textgen.core.shards import TripleRecord, iter_tar, shard_paths
 
 JSON_SUFFIXES = (".json", ".jsonl")
 # The caption inside one of TextDiffuser-2's instructions: after the last "Prompt: ", before ". Keywords: [...]".
@@ -67,26 +66,25 @@ def iter_shard_examples(root: str | Path | Sequence[str | Path], skipped: Counte
 
     Raises:
         FileNotFoundError: no shards at ``root``.
-        ValueError: a record that is not valid JSON or misses a field (naming shard and key).
+        ValueError: a record that is not valid JSON or misses a field (naming shard and key), or a damaged shard.
     """
     skipped = skipped if skipped is not None else Counter()
     for path in shard_paths(root):
-        with tarfile.open(path) as tar:
-            for member in tar:
-                if not (member.isfile() and member.name.endswith(".json")):
-                    continue
-                where = f"{path}: {member.name}"
-                try:
-                    data = json.loads(tar.extractfile(member).read())
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"{where}: invalid JSON ({err.msg})") from err
-                record = TripleRecord.from_dict(data, source_name=where)
-                caption = record.training_caption or record.caption or ""
-                example = example_from_layout(caption, record.layout, source=f"{path.name}:{record.key}")
-                if example is None:
-                    skipped["no caption" if not caption.strip() else "no text boxes"] += 1
-                    continue
-                yield example
+        for key, files in iter_tar(path):
+            if "json" not in files:
+                continue
+            where = f"{path}: {key}.json"
+            try:
+                data = json.loads(files["json"])
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{where}: invalid JSON ({err.msg})") from err
+            record = TripleRecord.from_dict(data, source_name=where)
+            caption = record.training_caption or record.caption or ""
+            example = example_from_layout(caption, record.layout, source=f"{path.name}:{record.key}")
+            if example is None:
+                skipped["no caption" if not caption.strip() else "no text boxes"] += 1
+                continue
+            yield example
 
 
 def _td2_item(item: object, where: str) -> tuple[str, str]:

@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import random
-import tarfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -71,39 +70,21 @@ def sample_tensors(image, glyph, caption: str, boxes, tokenizer) -> dict[str, An
 
 
 def _iter_raw(path: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """Yields ``(key, {ext: bytes})`` of a webdataset tar in stored order, without decoding anything.
+    """Yields ``(key, {ext: bytes})`` of the triples of a shard in stored order, without decoding anything.
 
     A damaged or truncated shard (also one cut at a block boundary, which reads as a shorter valid tar) stops
     here with a logged warning naming it; the samples before the damage were yielded. Each such shard is counted
     in :data:`DAMAGED_SHARDS`.
     """
-    from textgen.core.shards import member_end, tar_end_problem
+    from textgen.core.shards import ShardDamaged, iter_tar
 
-    key, files = None, {}
-    end = 0
     try:
-        with tarfile.open(path, mode="r|*") as tar:
-            for member in tar:
-                end = max(end, member_end(member))
-                if not member.isfile():
-                    continue
-                name = member.name.rsplit("/", 1)[-1]
-                stem, _, ext = name.partition(".")
-                prefix = member.name[: len(member.name) - len(name)] + stem
-                if prefix != key:
-                    if key is not None and "json" in files:
-                        yield key, files
-                    key, files = prefix, {}
-                files[ext.lower()] = tar.extractfile(member).read()
-        problem = tar_end_problem(path, end)
-    except (tarfile.TarError, OSError, EOFError) as err:
-        problem = f"{path}: unreadable after {key!r} ({type(err).__name__}: {err})"
-        files = {}  # the sample being read when the damage came is incomplete
-    if key is not None and "json" in files:
-        yield key, files
-    if problem:
+        for key, files in iter_tar(path):
+            if "json" in files:
+                yield key, files
+    except ShardDamaged as err:
         DAMAGED_SHARDS[str(path)] = DAMAGED_SHARDS.get(str(path), 0) + 1
-        logger.warning("damaged training shard, the rest of it is skipped: %s", problem)
+        logger.warning("damaged training shard, the rest of it is skipped: %s", err)
 
 
 def _shuffled(items: Iterator[Any], size: int, rng: random.Random) -> Iterator[Any]:
@@ -317,11 +298,8 @@ def check_shards(paths: Sequence[Path]) -> int:
     from textgen.core.shards import iter_shard
 
     for path in paths:
-        try:
-            for _ in iter_shard(path):
-                return len(paths)
-        except tarfile.TarError as err:
-            raise ValueError(f"{path}: not a readable tar shard ({err})") from err
+        for _ in iter_shard(path):  # a damaged shard raises ShardDamaged, a ValueError naming it
+            return len(paths)
     names = str(paths[0]) if len(paths) == 1 else f"{paths[0]} ... {paths[-1]} ({len(paths)} shards)"
     raise ValueError(f"{names}: no samples in the training shards (empty tars?)")
 

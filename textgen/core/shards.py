@@ -22,8 +22,10 @@ A sample may carry further members (e.g. ``{key}.mask.png``) that readers pass t
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
 import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -183,27 +185,9 @@ def iter_shard(path: str | Path) -> Iterator[Triple]:
 
     Raises:
         ValueError: naming the shard and key of a sample without an image or with a malformed record, or a shard
-            cut short (see :func:`tar_end_problem`).
+            damaged or cut short (:class:`ShardDamaged`).
     """
-    path = Path(path)
-    groups: dict[str, dict[str, bytes]] = {}
-    order: list[str] = []
-    end = 0
-    with tarfile.open(path) as tar:
-        for member in tar:
-            end = max(end, member_end(member))
-            if not member.isfile():
-                continue
-            key, _, ext = member.name.partition(".")
-            if key not in groups:
-                groups[key] = {}
-                order.append(key)
-            groups[key][ext.lower()] = tar.extractfile(member).read()
-    problem = tar_end_problem(path, end)
-    if problem:
-        raise ValueError(problem)
-    for key in order:
-        files = groups[key]
+    for key, files in iter_tar(path):
         if "json" not in files:
             continue  # e.g. a stray file; triples always carry their json
         record, image_bytes = decode_sample(files, where=f"{path}: {key}")
@@ -256,6 +240,136 @@ def tar_end_problem(path: str | Path, end: int) -> str | None:
 def member_end(member: tarfile.TarInfo) -> int:
     """Byte offset just past a tar member's data (padded to the 512-byte block)."""
     return member.offset_data + -(-member.size // 512) * 512
+
+
+TAR_MTIME = 946684800.0  # 2000-01-01: members carry a fixed time, so equal input gives equal shard bytes
+
+
+class ShardDamaged(ValueError):
+    """A tar shard is damaged or cut short; the samples before the damage were read.
+
+    Attributes:
+        path: The shard.
+        last_key: The last sample read whole (``None`` when none was).
+        truncated: ``True`` for a tar that ends without its end-of-archive marker (members after the cut are
+            lost, how many is unknown); ``False`` for unreadable data.
+    """
+
+    def __init__(self, message: str, path: str | Path, last_key: str | None, truncated: bool) -> None:
+        super().__init__(message)
+        self.path, self.last_key, self.truncated = str(path), last_key, truncated
+
+
+def split_member(name: str) -> tuple[str, str]:
+    """webdataset's rule: the key is the path up to the first dot of the file name; the rest is the extension."""
+    folder, _, base = name.rpartition("/")
+    stem, _, ext = base.partition(".")
+    return (f"{folder}/{stem}" if folder else stem), ext.lower()
+
+
+def iter_tar(path: str | Path) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """The samples of a webdataset tar in stored order: ``(key, {extension: bytes})``, nothing decoded.
+
+    Streams (huge shards are fine). Members of one key are grouped while consecutive, as webdataset groups them;
+    hidden files and ``_``-prefixed helpers are skipped. The one tar reader of textgen: the data stage, the
+    trainers and every shard reader use it, so damage is found the same way everywhere.
+
+    Raises:
+        ShardDamaged: after the last whole sample, when the tar is unreadable further on or cut short (also
+            exactly at a 512-byte block boundary, which reads as a valid, shorter archive: see
+            :func:`tar_end_problem`).
+    """
+    key: str | None = None
+    files: dict[str, bytes] = {}
+    last: str | None = None
+    end = 0
+    try:
+        with tarfile.open(path, mode="r|*") as tar:
+            for member in tar:
+                end = max(end, member_end(member))
+                if not member.isfile():
+                    continue
+                src_key, ext = split_member(member.name)
+                if src_key.rpartition("/")[2].startswith((".", "_")) or not ext:
+                    continue
+                if key is not None and src_key != key:
+                    yield key, files
+                    last, files = key, {}
+                key = src_key
+                handle = tar.extractfile(member)
+                files[ext] = handle.read() if handle else b""
+    except (tarfile.TarError, OSError, EOFError) as err:
+        after = f" after sample {key!r}" if key else ""
+        raise ShardDamaged(f"{path}: unreadable{after} ({type(err).__name__}: {err})", path, last, False) from err
+    if key is not None:
+        yield key, files
+        last = key
+    problem = tar_end_problem(path, end)
+    if problem:
+        raise ShardDamaged(problem + (f" (last whole sample {last!r})" if last else ""), path, last, True)
+
+
+class TripleTarWriter:
+    """Writes a webdataset tar (``key.ext`` members, sorted, read-only, fixed time) whole or not at all.
+
+    Members go to ``.NAME.partial`` beside the final path; :meth:`close` flushes, fsyncs and renames it into
+    place, :meth:`abort` removes it. The standard library alone: importing webdataset imports torch, seconds in
+    every worker of a job that needs neither (the tests read these shards back with webdataset itself). The one
+    tar writer of textgen: the data stage's shards and the synthetic ones.
+
+    Args:
+        path: The final shard path.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.partial")
+        self._file = open(self.tmp, "wb")  # noqa: SIM115  (closed in close()/abort())
+        self._tar = tarfile.open(fileobj=self._file, mode="w|")  # noqa: SIM115
+        self.count = 0
+
+    def write(self, sample: dict[str, Any]) -> None:
+        """Writes one sample: ``{"__key__": key, ext: bytes or str, ...}``."""
+        key = sample["__key__"]
+        for name in sorted(sample):
+            if name.startswith("_"):
+                continue
+            data = sample[name]
+            data = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+            info = tarfile.TarInfo(f"{key}.{name}")
+            info.size, info.mtime, info.mode = len(data), TAR_MTIME, 0o444
+            info.uname = info.gname = "bigdata"
+            self._tar.addfile(info, io.BytesIO(data))
+        self.count += 1
+
+    def close(self, sync: bool = True) -> Path:
+        """Completes the tar and renames it to its final name; returns that path."""
+        if not self._file.closed:
+            try:
+                self._tar.close()
+                self._file.flush()
+                if sync:
+                    os.fsync(self._file.fileno())
+            finally:
+                self._file.close()
+            os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drops the unfinished tar: nothing of it is published."""
+        if not self._file.closed:
+            with contextlib.suppress(Exception):  # the writer may be broken already; removing the file matters
+                self._file.close()
+        self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> TripleTarWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 def shard_paths(root: str | Path | Iterable[str | Path]) -> list[Path]:
