@@ -5,7 +5,6 @@ benchmark).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from layout_model.td2 import parse_answer
 from textgen.core.layout import TD2_GRID, Layout
@@ -74,15 +73,3 @@ def layout_iou(pred: Layout, ref: Layout) -> float:
     return sum(box_iou(by_text[_norm(b.text)], b.box) if _norm(b.text) in by_text else 0.0 for b in ref.boxes) / len(
         ref.boxes
     )
-
-
-@dataclass(frozen=True)
-class AnswerStats:
-    """Summary of raw answers against expected texts (and reference layouts when known)."""
-
-    n: int
-    correct_rate: float
-    mean_iou: float | None = None
-
-    def to_dict(self) -> dict[str, float | int | None]:
-        return {"n": self.n, "correct_rate": self.correct_rate, "mean_iou": self.mean_iou}

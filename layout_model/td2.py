@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from textgen.core.layout import TD2_GRID, Layout
+from textgen.core.layout import Layout
 
 # TextDiffuser-2's instructions, word for word (its planner was fine-tuned on them); the caption follows. The
 # second one also lists the keywords, as a Python list, when the user gives them.
@@ -109,8 +109,3 @@ def parse_answer(text: str) -> tuple[list[ParsedLine], list[str]]:
         coords = tuple(float(match[k]) for k in ("l", "t", "r", "b"))
         parsed.append(ParsedLine(keyword=keyword, coords=coords, lineno=lineno))
     return parsed, problems
-
-
-def grid_to_unit(coords: Sequence[float], grid: int = TD2_GRID) -> tuple[float, float, float, float]:
-    """Grid coordinates to ``[0, 1]`` fractions (not clipped)."""
-    return tuple(v / grid for v in coords)

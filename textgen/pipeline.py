@@ -160,7 +160,6 @@ class PipelineConfig:
         min_text_height: The smallest text (box height in pixels at the native size) the model paints legibly, as
             measured (``recipes/height_curve.py``): the rule planner keeps boxes at least this high, and a layout
             with smaller boxes gets a warning.
-        extra: Free-form notes.
     """
 
     control: str = "glyph"
@@ -172,7 +171,18 @@ class PipelineConfig:
     glyph_options: dict[str, Any] = field(default_factory=dict)
     planner_options: dict[str, Any] = field(default_factory=dict)
     min_text_height: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> PipelineConfig:
+        """Reads ``textgen_pipeline.json``; keys of other textgen versions are ignored with a note, not fatal."""
+        from dataclasses import fields
+
+        data = json.loads(path.read_text())
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            logger.info("%s: ignoring keys this textgen does not use: %s", path, unknown)
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def _saved_without_controlnet(folder: Path) -> bool:
@@ -284,7 +294,7 @@ class PosterPipeline:
         saved = Path(base) / CONFIG_NAME
         load_kwargs = {"torch_dtype": dtype, "local_files_only": local_files_only, **kwargs}
         if saved.is_file():
-            config = PipelineConfig(**json.loads(saved.read_text()))
+            config = PipelineConfig.load(saved)
             if controlnet is not None:
                 load_kwargs["controlnet"] = ControlNetModel.from_pretrained(
                     controlnet, torch_dtype=dtype, local_files_only=local_files_only

@@ -1,6 +1,5 @@
 """OCR engines on rendered glyph images: what they read, where, and the layout and batch forms of the result."""
 
-import io
 import math
 
 import numpy as np
@@ -13,7 +12,6 @@ from textgen.core.ocr import (
     DEFAULT_ENGINE,
     EasyOCREngine,
     OCRError,
-    OCRStage,
     RapidOCREngine,
     get_engine,
     ocr_to_layout,
@@ -232,17 +230,3 @@ def test_to_rgb_handles_odd_modes():
 
 
 # ------------------------------------------------------------------------------------------------- stage
-def test_ocr_stage_on_a_batch():
-    stage = OCRStage("rapidocr", languages=("en",), threads=1)
-    glyph = render_glyph(Layout(256, 128, (TextBox("SALE", (0.1, 0.1, 0.9, 0.9)),)))
-    png = io.BytesIO()
-    glyph.save(png, format="PNG")
-    batch = {"image": [glyph, np.asarray(glyph), png.getvalue(), b"not an image"], "key": ["a", "b", "c", "d"]}
-    out = stage(batch)
-    assert out["key"] == ["a", "b", "c", "d"] and out["image"] is batch["image"]
-    assert [[b["text"] for b in boxes] for boxes in out["ocr"]] == [["SALE"], ["SALE"], ["SALE"], []]
-    assert out["ocr_error"][:3] == [None, None, None]
-    assert "not a readable image" in out["ocr_error"][3]
-    assert set(out["ocr"][0][0]) == {"text", "polygon", "box", "confidence", "language"}
-    with pytest.raises(KeyError, match="no 'image' column"):
-        stage({"jpg": []})

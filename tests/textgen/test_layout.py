@@ -3,7 +3,8 @@ import math
 
 import pytest
 
-from textgen.core.layout import Layout, LayoutError, TextBox, parse_td2_lines
+from layout_model.td2 import parse_answer
+from textgen.core.layout import Layout, LayoutError, TextBox
 
 
 def _layout() -> Layout:
@@ -53,17 +54,15 @@ def test_td2_round_trip_on_the_128_grid():
     )
     text = layout.to_td2()
     assert text.splitlines() == ["Summer Sale 16,8,112,32", "50% 64,64,96,80"]
-    again = Layout.from_td2(text)
-    assert again.texts == ["Summer Sale", "50%"]
-    assert again.boxes[0].box == (0.125, 0.0625, 0.875, 0.25)
+    lines, problems = parse_answer(text)  # the one TD2 reader
+    assert not problems and [line.keyword for line in lines] == ["Summer Sale", "50%"]
+    assert lines[0].coords == (16, 8, 112, 32)
 
 
 def test_td2_parse_reports_malformed_lines():
-    boxes, problems = parse_td2_lines("OPEN 1,2,30,40\ngarbage\nSALE 1,2,x,4\n\nNOW 5,6,7,8")
-    assert [b.text for b in boxes] == ["OPEN", "NOW"]
+    lines, problems = parse_answer("OPEN 1,2,30,40\ngarbage\nSALE 1,2,x,4\n\nNOW 5,6,7,8")
+    assert [line.keyword for line in lines] == ["OPEN", "NOW"]
     assert problems[0].startswith("line 2:") and problems[1].startswith("line 3:")
-    with pytest.raises(LayoutError, match="line 2"):
-        Layout.from_td2("OPEN 1,2,30,40\ngarbage")
 
 
 @pytest.mark.parametrize(

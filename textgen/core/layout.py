@@ -8,8 +8,8 @@ renderer and the generation pipeline consume them.
 Two serialisations:
 
 * JSON (``to_json`` / ``from_json``), the on-disk format of shards and of the CLI;
-* TextDiffuser-2's planner text (``to_td2`` / ``from_td2``): one line per box, ``keyword l,t,r,b`` with
-  integers on a 0-128 grid.
+* TextDiffuser-2's planner text (``to_td2``): one line per box, ``keyword l,t,r,b`` with integers on a 0-128
+  grid; :func:`layout_model.td2.parse_answer` reads it back (leniently, as models write it).
 """
 
 from __future__ import annotations
@@ -284,52 +284,3 @@ class Layout:
             coords = [min(TD2_GRID, max(0, round(v * TD2_GRID))) for v in b.box]
             lines.append(f"{b.text} {coords[0]},{coords[1]},{coords[2]},{coords[3]}")
         return "\n".join(lines)
-
-    @classmethod
-    def from_td2(
-        cls, text: str, width: int = 512, height: int = 512, caption: str | None = None, strict: bool = True
-    ) -> Layout:
-        """Parses TextDiffuser-2's planner format.
-
-        Args:
-            text: Lines of ``keyword l,t,r,b`` (integers on the 0-128 grid; the keyword may contain spaces).
-            width: Canvas width of the result.
-            height: Canvas height of the result.
-            caption: Caption of the result.
-            strict: Raise on a malformed line; with ``False`` such lines are skipped (see
-                :func:`parse_td2_lines` for a tolerant parser that also reports what it skipped).
-
-        Raises:
-            LayoutError: naming the line number and what was expected.
-        """
-        boxes, problems = parse_td2_lines(text)
-        if strict and problems:
-            raise LayoutError(problems[0])
-        return cls(width=width, height=height, boxes=tuple(boxes), caption=caption)
-
-
-def parse_td2_lines(text: str) -> tuple[list[TextBox], list[str]]:
-    """Parses ``keyword l,t,r,b`` lines leniently.
-
-    Returns:
-        The boxes of the well-formed lines (coordinates divided by the 128 grid, not clipped) and one
-        message per malformed line (``"line 3: expected 'keyword l,t,r,b', got '...'"``).
-    """
-    boxes: list[TextBox] = []
-    problems: list[str] = []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line:
-            continue
-        keyword, sep, coords = line.rpartition(" ")
-        parts = coords.split(",")
-        if not sep or not keyword.strip() or len(parts) != 4:
-            problems.append(f"line {lineno}: expected 'keyword l,t,r,b', got {line!r}")
-            continue
-        try:
-            values = [int(p) for p in parts]
-        except ValueError:
-            problems.append(f"line {lineno}: coordinates must be integers, got {coords!r}")
-            continue
-        boxes.append(TextBox(text=keyword.strip(), box=tuple(v / TD2_GRID for v in values)))
-    return boxes, problems

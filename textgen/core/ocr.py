@@ -16,9 +16,9 @@ Total-Text 0.43 vs 0.31, synthetic posters 0.85 vs 0.80 and 0.71 vs 0.69), 15-28
 and 3.6x less memory than EasyOCR on one thread, and Chinese offline. EasyOCR's boxes fit photos better (det F
 0.69 vs 0.48), its recogniser reads fewer of them right.
 
-:func:`ocr_to_layout` turns detections into a :class:`textgen.core.layout.Layout`, :class:`OCRStage` is the batch
-stage (``batch dict -> batch dict``, the shape Ray Data's ``map_batches`` wants) and :func:`read_text` is the
-one-line legibility check (all text of an image in reading order).
+:func:`ocr_to_layout` turns detections into a :class:`textgen.core.layout.Layout`, and :func:`read_text` is the
+one-line legibility check (all text of an image in reading order). The batch stage of the data stage is
+:class:`data_prep.runners.OCRPrepStage`.
 
 Neither engine ever downloads: a configuration that would need weights not on disk fails in ``__init__`` with
 a message naming the missing files and the ``model_dir`` option.
@@ -672,49 +672,3 @@ def _decode(item: Any) -> Image.Image:
         image.load()
         return image
     raise TypeError(f"expected a PIL image, an array, encoded bytes or a path, got {type(item).__name__}")
-
-
-class OCRStage:
-    """Batch stage: ``{"image": [...], ...} -> same dict + "ocr": [[OCRBox dict, ...], ...]``.
-
-    The engine loads once in ``__init__`` (a Ray actor builds one per worker). An image that cannot be read
-    never stops the batch: its ``"ocr"`` entry is ``[]`` and ``"ocr_error"`` says why (``None`` for the others).
-
-    Args:
-        engine_name: ``"default"``, ``"rapidocr"`` or ``"easyocr"``.
-        languages: Language codes for the engine.
-        image_column: Batch key holding the images (PIL images, uint8 arrays, encoded bytes or paths).
-        output_column: Batch key written with the detections.
-        **engine_kwargs: Passed to the engine (``threads``, ``model_dir``...).
-    """
-
-    def __init__(
-        self,
-        engine_name: str = "default",
-        languages: str | Iterable[str] = ("en",),
-        image_column: str = "image",
-        output_column: str = "ocr",
-        **engine_kwargs: Any,
-    ) -> None:
-        self.engine = get_engine(engine_name, languages=languages, **engine_kwargs)
-        self.image_column = image_column
-        self.output_column = output_column
-
-    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        if self.image_column not in batch:
-            raise KeyError(f"OCRStage: batch has no {self.image_column!r} column (columns: {sorted(batch)})")
-        results: list[list[dict[str, Any]]] = []
-        errors: list[str | None] = []
-        for item in batch[self.image_column]:
-            try:
-                boxes = self.engine.read(_decode(item))
-            except Exception as err:  # one bad image must not stop the batch: recorded, not raised
-                results.append([])
-                errors.append(f"{type(err).__name__}: {err}")
-                continue
-            results.append([b.to_dict() for b in boxes])
-            errors.append(None)
-        out = dict(batch)
-        out[self.output_column] = results
-        out[f"{self.output_column}_error"] = errors
-        return out
