@@ -30,11 +30,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     from textgen.core.ocr import get_engine
     from textgen.evaluate import read_boxes
-    from textgen.generate import resolve_model
     from textgen.pipeline import PosterPipeline
 
     engine = get_engine("rapidocr", threads=1)
-    pipe = PosterPipeline.from_pretrained(resolve_model(args.model), local_files_only=True, ocr_engine=engine)
+    pipe = PosterPipeline.from_pretrained(args.model, local_files_only=True, ocr_engine=engine)
     results: dict[str, Any] = {}
     for word in args.words:
         reads = []

@@ -15,7 +15,6 @@ from PIL import Image, ImageDraw
 def main(argv: Sequence[str] | None = None) -> int:
     """Writes the grid; returns 0."""
     from textgen.evaluate import load_prompts
-    from textgen.generate import resolve_model
     from textgen.pipeline import PosterPipeline
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -28,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cell", type=int, default=128, help="cell side in pixels")
     args = parser.parse_args(argv)
 
-    pipe = PosterPipeline.from_pretrained(resolve_model(args.model), local_files_only=True)
+    pipe = PosterPipeline.from_pretrained(args.model, local_files_only=True)
     specs = load_prompts(args.prompts)[: args.n]
     cell, label = args.cell, 14
     columns = ("glyph", "textgen-tiny", "glyph blanked")

@@ -27,9 +27,9 @@ def test_notebook_is_stored_without_outputs(path):
 @pytest.fixture
 def model_env(monkeypatch, tmp_path_factory):
     """The notebooks use the shipped model; where it is not there (a checkout before its export), a tiny random one."""
-    from textgen.generate import default_model
+    from textgen.pipeline import SHIPPED_MODEL
 
-    if not (default_model() / "model_index.json").is_file():
+    if not (SHIPPED_MODEL / "model_index.json").is_file():
         from tests.textgen.test_ui import _tiny_pipeline_folder
 
         monkeypatch.setenv("TEXTGEN_MODEL", str(_tiny_pipeline_folder(tmp_path_factory.mktemp("nb") / "tiny")))

@@ -370,15 +370,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _load_pipeline(args: argparse.Namespace, engine: Any = None) -> Any:
     import torch
 
-    from textgen.generate import resolve_model
     from textgen.pipeline import PosterPipeline
 
-    model = resolve_model(args.model)
+    model = args.model
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     return PosterPipeline.from_pretrained(
         model,
         args.controlnet,
-        local_files_only=args.local_files_only or args.model is None,
+        local_files_only=args.local_files_only,
         device=device,
         ocr_engine=engine,  # best-of-N ranks with the evaluator's own engine: one OCR model in memory
     )

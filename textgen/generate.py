@@ -41,28 +41,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layout-out", help="also save the layout JSON here")
 
 
-def default_model() -> Path:
-    """The model shipped in the package (``textgen/weights/textgen-tiny``)."""
-    return Path(__file__).parent / "weights" / "textgen-tiny"
-
-
-def resolve_model(model: str | None) -> str | Path:
-    """The model to load: ``model`` as given, or the shipped one (an error naming its path when it is missing).
-
-    Raises:
-        CommandError: a path (``/...``, ``./...``, ``~/...``, or an existing file) that is no model folder.
-    """
-    if model is not None:
-        looks_like_path = model.startswith(("/", "./", "../", "~")) or Path(model).exists()
-        if looks_like_path and not Path(model).expanduser().is_dir():
-            raise CommandError(f"--model {model}: no such model folder")
-        return model
-    shipped = default_model()
-    if not (shipped / "model_index.json").is_file():
-        raise CommandError(f"no model given and the shipped model is missing at {shipped}; pass --model")
-    return shipped
-
-
 def run(args: argparse.Namespace) -> int:
     from textgen.core.layout import Layout
     from textgen.core.outputs import OutputFiles
@@ -78,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
     layout = Layout.load(args.layout).validate() if args.layout else None
     if layout is not None and args.texts:
         raise CommandError("give --layout or --texts, not both (a layout already says which texts)")
-    model = resolve_model(args.model)
+    from textgen.pipeline import resolve_model
+
+    model = resolve_model(args.model)  # a wrong path or a missing shipped model fails before torch loads
 
     import torch
 
@@ -91,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         args.controlnet,
         planner=args.planner,
         control=args.control,
-        local_files_only=args.local_files_only or args.model is None,
+        local_files_only=args.local_files_only,
         device=None if args.cpu_offload else device,
         speed=speed,
     )

@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "textgen_pipeline.json"
 CONTROL_MODES = ("glyph", "canny")
+SHIPPED_MODEL = Path(__file__).parent / "weights" / "textgen-tiny"  # what from_pretrained(None) loads
+DEFAULT_STEPS = 20  # sampling defaults of a model saved without its own (textgen_pipeline.json overrides them)
+DEFAULT_GUIDANCE = 7.5
 # Ranges every entry point checks (CLI, Python API, UI) before any model runs.
 MAX_STEPS = 1000  # denoising steps (the schedulers' training timesteps)
 MAX_GUIDANCE = 100.0  # classifier-free guidance scale
@@ -166,8 +169,8 @@ class PipelineConfig:
     planner: str = "rule"
     height: int | None = None
     width: int | None = None
-    num_inference_steps: int = 20
-    guidance_scale: float = 7.5
+    num_inference_steps: int = DEFAULT_STEPS
+    guidance_scale: float = DEFAULT_GUIDANCE
     glyph_options: dict[str, Any] = field(default_factory=dict)
     planner_options: dict[str, Any] = field(default_factory=dict)
     min_text_height: float | None = None
@@ -183,6 +186,31 @@ class PipelineConfig:
         if unknown:
             logger.info("%s: ignoring keys this textgen does not use: %s", path, unknown)
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def resolve_model(name: str | Path | None) -> str | Path:
+    """The one rule for what a model name means, for every entry point (CLI, Python, UI, recipes).
+
+    ``None`` (or ``""``) is the model shipped in the package; a preset name stays a preset; a path (``/...``,
+    ``./...``, ``../...``, ``~/...``, or anything that exists) must be a model folder; anything else is a hub id,
+    left to diffusers.
+
+    Raises:
+        FileNotFoundError: the shipped model is missing, or a path is no folder.
+    """
+    if name is None or not str(name).strip():
+        if not (SHIPPED_MODEL / "model_index.json").is_file():
+            raise FileNotFoundError(f"the shipped model is missing at {SHIPPED_MODEL}; pass a model folder")
+        return SHIPPED_MODEL
+    text = str(name).strip()
+    if text in PRESETS:
+        return text
+    path = Path(text).expanduser()
+    if text.startswith(("/", "./", "../", "~")) or path.exists():
+        if not path.is_dir():
+            raise FileNotFoundError(f"{text}: no such model folder")
+        return path
+    return text
 
 
 def _saved_without_controlnet(folder: Path) -> bool:
@@ -241,7 +269,7 @@ class PosterPipeline:
     @classmethod
     def from_pretrained(
         cls,
-        base: str | Path,
+        base: str | Path | None = None,
         controlnet: str | Path | None = None,
         *,
         planner: Any = None,
@@ -257,7 +285,8 @@ class PosterPipeline:
 
         Args:
             base: A preset name (see :data:`PRESETS`), a folder written by :meth:`save_pretrained`, or a diffusers
-                Stable Diffusion model (hub id or folder).
+                Stable Diffusion model (hub id or folder); ``None`` loads the model shipped with textgen (offline).
+                :func:`resolve_model` says which.
             controlnet: A diffusers ControlNet (hub id or folder). Required unless ``base`` is a preset that names
                 one or a saved PosterPipeline folder (which holds its own).
             planner: ``"rule"`` (default), an LLM planner path/hub id, or a planner object.
@@ -279,6 +308,9 @@ class PosterPipeline:
 
         import textgen.models  # noqa: F401  (registers PixelUnshuffleAutoencoder for saved tiny models)
 
+        shipped = base is None or not str(base).strip()
+        base = resolve_model(base)
+        local_files_only = local_files_only or shipped
         if torch_dtype is None:  # full precision unless asked: fp16-saved weights would otherwise load mixed
             torch_dtype = speed.dtype if speed is not None else "fp32"
         dtype = _torch_dtype(torch_dtype)

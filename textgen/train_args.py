@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from textgen.core.cliargs import add_dataclass_arguments, option
+from textgen.pipeline import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from textgen.train_data import GLYPH_SOURCES
 
 logger = logging.getLogger("textgen.train_controlnet")
@@ -272,8 +273,12 @@ class RunArgs:
     resume_from_checkpoint: str | None = option("'latest' or a checkpoint-STEP folder", None)
     validation_steps: int = option("validation images every N steps, 0 = off", 500)
     num_validation_images: int = option("images per validation layout", 2)
-    validation_inference_steps: int = option("denoising steps when validating", 20)
-    validation_guidance_scale: float = option("guidance scale when validating", 7.5)
+    validation_inference_steps: int = option(
+        "denoising steps when validating (saved as the model's default)", DEFAULT_STEPS
+    )
+    validation_guidance_scale: float = option(
+        "guidance when validating (saved as the model's default)", DEFAULT_GUIDANCE
+    )
     validation_ocr: str = option("OCR engine scoring validation images, or 'none'", "rapidocr")
     report_to: str = option("tracker", "tensorboard", choices=["tensorboard", "none"])
     num_threads: int | None = option("torch threads of the training process (CPU)", None)

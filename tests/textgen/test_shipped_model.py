@@ -14,11 +14,10 @@ import torch
 from safetensors.torch import load_file
 
 from textgen.cli import main as cli_main
-from textgen.generate import default_model
-from textgen.pipeline import PosterPipeline
+from textgen.pipeline import SHIPPED_MODEL, PosterPipeline
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED = default_model()
+SHIPPED = SHIPPED_MODEL
 PROMPT = 'A poster that says "OPEN"'
 
 

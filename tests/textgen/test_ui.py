@@ -171,8 +171,8 @@ def test_model_choice_resolution_and_missing_models(tmp_path, monkeypatch):
     assert resolve_model_choice(str(tmp_path)) == tmp_path
     with pytest.raises(UIError, match="model not found: .*nowhere is neither a preset"):
         resolve_model_choice(str(tmp_path / "nowhere"))
-    monkeypatch.setattr("textgen.generate.default_model", lambda: tmp_path / "missing")
-    with pytest.raises(UIError, match="model not found: no model given and the shipped model is missing"):
+    monkeypatch.setattr("textgen.pipeline.SHIPPED_MODEL", tmp_path / "missing")
+    with pytest.raises(UIError, match="model not found: the shipped model is missing"):
         resolve_model_choice(SHIPPED)
     assert model_defaults(SHIPPED) == (20, 7.5)  # the pipeline's defaults when nothing can be read
 
@@ -389,10 +389,10 @@ def test_browser_plan_edit_drag_add_delete_generate(tmp_path, tiny_model):
     """A person's session in headless Chromium: plan, edit a box, drag one, generate with the shipped model."""
     from playwright.sync_api import expect, sync_playwright
 
-    from textgen.generate import default_model
+    from textgen.pipeline import SHIPPED_MODEL
     from textgen.ui.app import build_app, launch
 
-    shipped = (default_model() / "model_index.json").is_file()
+    shipped = (SHIPPED_MODEL / "model_index.json").is_file()
     model = None if shipped else str(tiny_model)  # the shipped model when it is there (CI), else a tiny random one
     app = build_app(StudioOptions(model=model, device="cpu", output_dir=str(tmp_path / "out")))
     url = launch(app, port=_free_port(), block=False, quiet=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import threading
 import time
 from collections import OrderedDict
@@ -178,8 +177,8 @@ def model_defaults(model: str | None) -> tuple[int, float]:
     config = Path(str(folder)) / CONFIG_NAME
     if config.is_file():
         try:
-            data = json.loads(config.read_text())
-            return int(data.get("num_inference_steps", 20)), float(data.get("guidance_scale", 7.5))
+            saved = PipelineConfig.load(config)
+            return int(saved.num_inference_steps), float(saved.guidance_scale)
         except (ValueError, TypeError):
             pass
     return defaults.num_inference_steps, defaults.guidance_scale
@@ -191,23 +190,17 @@ def resolve_model_choice(choice: str | None) -> str | Path:
     Raises:
         UIError: the shipped model is missing, or a path that does not exist.
     """
-    from textgen.core.cliargs import CommandError
-    from textgen.generate import resolve_model
-    from textgen.pipeline import PRESETS
+    from textgen.pipeline import PRESETS, resolve_model
 
     choice = (choice or "").strip()
-    if not choice or choice == SHIPPED:
-        try:
-            return resolve_model(None)
-        except CommandError as err:
-            raise UIError(f"model not found: {err}") from err
-    if choice in PRESETS:
-        return choice
-    path = Path(choice).expanduser()
-    looks_local = path.is_absolute() or choice.startswith((".", "~")) or choice.count("/") != 1
-    if looks_local and not path.exists():
-        raise UIError(f"model not found: {choice} is neither a preset ({', '.join(PRESETS)}) nor an existing folder")
-    return path if path.exists() else choice
+    try:
+        if choice.count("/") != 1 and choice not in PRESETS and choice != SHIPPED and choice:
+            path = Path(choice).expanduser()
+            if not path.exists():  # not a hub id (owner/name) either
+                raise FileNotFoundError(f"{choice} is neither a preset ({', '.join(PRESETS)}) nor an existing folder")
+        return resolve_model(None if choice == SHIPPED else choice)
+    except FileNotFoundError as err:
+        raise UIError(f"model not found: {err}") from err
 
 
 class PipelineCache:
