@@ -4,31 +4,17 @@ import numpy as np
 import pytest
 import torch
 
+from tests.stacks import tiny_sd
 from textgen.core.layout import Layout, TextBox
 from textgen.core.shards import OCRBox
-from textgen.models import PixelUnshuffleAutoencoder, StackConfig, build_stack
+from textgen.models import PixelUnshuffleAutoencoder
 from textgen.pipeline import PRESETS, PosterOutput, PosterPipeline, SpeedOptions
 
 LAYOUT = Layout(64, 64, (TextBox("OPEN", (0.1, 0.1, 0.9, 0.45)), TextBox("24/7", (0.2, 0.55, 0.8, 0.9))))
 
 
 def _sd(space: str = "unshuffle"):
-    from diffusers import StableDiffusionControlNetPipeline
-
-    factor = 4 if space == "unshuffle" else 8
-    components = build_stack(StackConfig(resolution=64, space=space, factor=factor), seed=0)
-    # A fresh ControlNet's output convolutions are zero (it starts as a no-op); give them weights so the tests
-    # can see the condition flow through, as it does in a trained one.
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, param in components["controlnet"].named_parameters():
-            if name.startswith(
-                ("controlnet_down_blocks", "controlnet_mid_block", "controlnet_cond_embedding.conv_out")
-            ):
-                param.copy_(torch.randn(param.shape, generator=generator) * 0.2)
-    return StableDiffusionControlNetPipeline(
-        **components, safety_checker=None, feature_extractor=None, image_encoder=None, requires_safety_checker=False
-    )
+    return tiny_sd(space=space)
 
 
 @pytest.fixture(scope="module")
@@ -207,19 +193,15 @@ def test_plans_the_layout_from_the_prompt_with_the_rule_planner(sd):
 
 def test_glyph_input_unet_sees_the_glyph_and_scale_zero_blanks_it():
     """StackConfig(glyph_concat=True): the UNet takes the ink mask beside the latent (the shipped model's shape)."""
-    from diffusers import StableDiffusionControlNetPipeline
-
-    components = build_stack(StackConfig(resolution=64, glyph_concat=True), seed=0)
-    assert components["unet"].config.in_channels == 48 + 16  # latent + glyph space-to-depth by 4
-    assert components["controlnet"].config.in_channels == 48  # the ControlNet still takes the latent alone
-    sd = StableDiffusionControlNetPipeline(
-        **components, safety_checker=None, feature_extractor=None, image_encoder=None, requires_safety_checker=False
-    )
+    sd = tiny_sd(glyph_concat=True, live_controlnet=False)
+    unet = sd.unet
+    assert sd.unet.config.in_channels == 48 + 16  # latent + glyph space-to-depth by 4
+    assert sd.controlnet.config.in_channels == 48  # the ControlNet still takes the latent alone
     pipe = PosterPipeline(sd)  # its ControlNet is a zero-initialised no-op: only the UNet input carries the glyph
     a = np.asarray(_call(pipe, layout=LAYOUT).images[0]).astype(int)
     other = Layout(64, 64, (TextBox("SALE", (0.05, 0.3, 0.95, 0.7)),))
     b = np.asarray(_call(pipe, layout=other).images[0]).astype(int)
     blank = np.asarray(_call(pipe, layout=LAYOUT, controlnet_conditioning_scale=0).images[0]).astype(int)
     assert np.abs(a - b).mean() > 0.5 and np.abs(a - blank).mean() > 0.5
-    assert pipe.sd.unet is components["unet"]  # the call's wrapper is gone afterwards
+    assert pipe.sd.unet is unet  # the call's wrapper is gone afterwards
     assert pipe.sd.unet.config.in_channels == 64

@@ -52,13 +52,10 @@ def data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiny_base(tmp_path_factory):
     """A saved Stable-Diffusion-shaped base, as `StableDiffusionControlNetPipeline.save_pretrained` writes it."""
-    from diffusers import StableDiffusionControlNetPipeline
+    from tests.stacks import tiny_sd
 
     path = tmp_path_factory.mktemp("base") / "sd"
-    components = build_stack(StackConfig(resolution=64), seed=0)
-    StableDiffusionControlNetPipeline(
-        **components, safety_checker=None, feature_extractor=None, image_encoder=None, requires_safety_checker=False
-    ).save_pretrained(path, safe_serialization=True)
+    tiny_sd(live_controlnet=False).save_pretrained(path, safe_serialization=True)
     return path
 
 

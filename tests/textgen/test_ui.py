@@ -196,21 +196,10 @@ def test_friendly_errors_say_what_to_do():
 # ------------------------------------------------------------------------------------------------ generation
 def _tiny_pipeline_folder(path: Path) -> Path:
     """A random PosterPipeline at 64x64, as tests/textgen/test_pipeline.py builds one (no download)."""
-    import torch
-    from diffusers import StableDiffusionControlNetPipeline
-
-    from textgen.models import StackConfig, build_stack
+    from tests.stacks import tiny_sd
     from textgen.pipeline import PipelineConfig, PosterPipeline
 
-    components = build_stack(StackConfig(resolution=64), seed=0)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():  # a trained ControlNet's outputs are not zero; let the glyph reach the UNet
-        for name, param in components["controlnet"].named_parameters():
-            if name.startswith(("controlnet_down_blocks", "controlnet_mid_block")):
-                param.copy_(torch.randn(param.shape, generator=generator) * 0.2)
-    sd = StableDiffusionControlNetPipeline(
-        **components, safety_checker=None, feature_extractor=None, image_encoder=None, requires_safety_checker=False
-    )
+    sd = tiny_sd()
     PosterPipeline(sd, config=PipelineConfig(num_inference_steps=3, guidance_scale=2.0)).save_pretrained(path)
     return path
 
