@@ -10,11 +10,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from textgen.core.colors import BASIC_PALETTE
 from textgen.core.layout import Layout
-from textgen.core.metrics import (
-    BASIC_PALETTE,
-    join_detections,
-)
+from textgen.core.metrics import join_detections
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 MANIFEST_NAME = "manifest.jsonl"
@@ -39,7 +37,7 @@ class EvalOptions:
             centred on a square canvas of that colour. ``"none"``: the bare crop.
         palette: Named colours for the colour check: ``"synth"`` (:data:`textgen.core.colors.PALETTE`, the colours
             ``textgen synth`` paints and names in its captions), ``"basic"``
-            (:data:`textgen.core.metrics.BASIC_PALETTE`)
+            (:data:`textgen.core.colors.BASIC_PALETTE`)
             or a mapping name -> colour.
     """
 

@@ -13,13 +13,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from textgen.core.colors import ColorMatch, color_match, estimate_colors
 from textgen.core.metrics import (
-    ColorMatch,
     LineScore,
     TargetScore,
     WordScore,
-    color_match,
-    estimate_colors,
     f_measure,
     glyphcontrol_scores,
     join_detections,

@@ -10,9 +10,7 @@ from textgen.core.glyph import render_glyph
 from textgen.core.layout import Layout, TextBox
 from textgen.core.ocr import (
     DEFAULT_ENGINE,
-    EasyOCREngine,
     OCRError,
-    RapidOCREngine,
     get_engine,
     ocr_to_layout,
     polygon_angle,
@@ -21,6 +19,7 @@ from textgen.core.ocr import (
     split_words,
     to_rgb,
 )
+from textgen.core.ocr_engines import EasyOCREngine, RapidOCREngine
 from textgen.core.shards import OCRBox
 
 POSTER = Layout(

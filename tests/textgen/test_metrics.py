@@ -5,24 +5,26 @@ import random
 import numpy as np
 import pytest
 
-from textgen.core.metrics import (
+from textgen.core.colors import (
     BASIC_PALETTE,
     color_match,
     delta_e,
-    edit_distance,
     estimate_colors,
+    nearest_color,
+    parse_color,
+    resolve_color_name,
+    srgb_to_lab,
+)
+from textgen.core.metrics import (
+    edit_distance,
     f_measure,
     glyphcontrol_scores,
     join_detections,
     line_scores,
     mean,
-    nearest_color,
     ned,
     normalize_spaces,
-    parse_color,
     reading_candidates,
-    resolve_color_name,
-    srgb_to_lab,
     textdiffuser_scores,
     words_of,
 )
