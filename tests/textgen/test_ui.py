@@ -171,7 +171,7 @@ def test_model_choice_resolution_and_missing_models(tmp_path, monkeypatch):
     assert resolve_model_choice(str(tmp_path)) == tmp_path
     with pytest.raises(UIError, match="model not found: .*nowhere is neither a preset"):
         resolve_model_choice(str(tmp_path / "nowhere"))
-    monkeypatch.setattr("textgen.pipeline.SHIPPED_MODEL", tmp_path / "missing")
+    monkeypatch.setattr("textgen.pipeline_config.SHIPPED_MODEL", tmp_path / "missing")
     with pytest.raises(UIError, match="model not found: the shipped model is missing"):
         resolve_model_choice(SHIPPED)
     assert model_defaults(SHIPPED) == (20, 7.5)  # the pipeline's defaults when nothing can be read
