@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 
 from data_prep.captions import DTYPES, RECAPTION_MODES, CaptionerOptions, TrainingCaptionOptions
+from data_prep.decode import DecodeOptions
 from data_prep.filters import FilterOptions
-from data_prep.readers import INPUT_FORMATS, DecodeOptions
+from data_prep.readers import INPUT_FORMATS
 
 _FILTERS = FilterOptions()
 _DECODE = DecodeOptions()

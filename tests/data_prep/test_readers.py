@@ -10,16 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_prep.readers import (
-    DecodeError,
-    DecodeOptions,
-    DecodeStage,
-    ShardTask,
-    decode_image,
-    detect_format,
-    plan_shards,
-    read_shard,
-)
+from data_prep.decode import DecodeError, DecodeOptions, DecodeStage, decode_image
+from data_prep.readers import ShardTask, detect_format, plan_shards, read_shard
 
 
 def _samples(tasks):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from data_prep import runners
+from data_prep import runners, runners_ray
 from data_prep.readers import plan_shards
 from data_prep.runners import OCRPrepStage, PrepConfig, run_prep
 
@@ -88,9 +88,9 @@ def test_config_validation_and_ray_cpu_shares(tmp_path):
         with pytest.raises(ValueError, match=message):
             PrepConfig(**{"input": str(tmp_path), "output": str(tmp_path / "out"), **change}).validate()
     two = PrepConfig(input="x", output="y", workers=2)
-    assert runners._ray_cpus_per_worker(two, 2.0) == 0.5  # leaves one of two CPUs for read/decode/filter tasks
-    assert runners._ray_cpus_per_worker(two, 64.0) == 1.0
-    assert runners._ray_cpus_per_worker(PrepConfig(input="x", output="y", workers=8), 2.0) == pytest.approx(0.125)
+    assert runners_ray._ray_cpus_per_worker(two, 2.0) == 0.5  # leaves one of two CPUs for read/decode/filter tasks
+    assert runners_ray._ray_cpus_per_worker(two, 64.0) == 1.0
+    assert runners_ray._ray_cpus_per_worker(PrepConfig(input="x", output="y", workers=8), 2.0) == pytest.approx(0.125)
 
 
 def test_plan_expected_counts_drive_the_progress_total(tmp_path, kit):
