@@ -201,7 +201,7 @@ def test_cli_synth(tmp_path, capsys):
 # ---------------------------------------------------------------------------------------------- OCR check
 @pytest.fixture(scope="module")
 def rapid():
-    from textgen.core.ocr import RapidOCREngine
+    from textgen.core.ocr_engines import RapidOCREngine
 
     return RapidOCREngine(threads=1)
 
