@@ -32,92 +32,85 @@ import math
 import random
 import shutil
 import time
-import types
-import typing
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from layout_model.data import PlannerExample, load_examples
 from layout_model.td2 import SHORT_TEMPLATE, TD2_KEYWORDS_TEMPLATE, TD2_TEMPLATE, build_prompt
+from textgen.core.cliargs import add_dataclass_arguments, option
 
 logger = logging.getLogger(__name__)
 
 TEMPLATES = {"td2": TD2_TEMPLATE, "td2-keywords": TD2_KEYWORDS_TEMPLATE, "short": SHORT_TEMPLATE}
 
 
-def _help(text: str, **kwargs: Any) -> Any:
-    return field(metadata={"help": text}, **kwargs)
-
-
 @dataclass
 class ModelArguments:
     """Which model to fine-tune, and how."""
 
-    model_name_or_path: str = _help("base model: folder or hub id (safetensors weights)", default="")
-    tokenizer_name_or_path: str | None = _help("tokenizer, when not beside the model", default=None)
-    trust_remote_code: bool = _help(
+    model_name_or_path: str = option("base model: folder or hub id (safetensors weights)", default="")
+    tokenizer_name_or_path: str | None = option("tokenizer, when not beside the model", default=None)
+    trust_remote_code: bool = option(
         "run the model repository's own code (only for repositories you trust)", default=False
     )
-    use_lora: bool = _help("train a LoRA adapter instead of every weight", default=False)
-    lora_rank: int = _help("LoRA rank", default=16)
-    lora_alpha: int = _help("LoRA scaling numerator", default=32)
-    lora_dropout: float = _help("dropout on the LoRA path", default=0.05)
-    lora_target_modules: str = _help("comma-separated module names, or 'all-linear'", default="all-linear")
-    merge_lora: bool = _help("merge the adapter into the weights on save (a plain model folder)", default=True)
-    gradient_checkpointing: bool = _help("trade compute for memory", default=False)
+    use_lora: bool = option("train a LoRA adapter instead of every weight", default=False)
+    lora_rank: int = option("LoRA rank", default=16)
+    lora_alpha: int = option("LoRA scaling numerator", default=32)
+    lora_dropout: float = option("dropout on the LoRA path", default=0.05)
+    lora_target_modules: str = option("comma-separated module names, or 'all-linear'", default="all-linear")
+    merge_lora: bool = option("merge the adapter into the weights on save (a plain model folder)", default=True)
+    gradient_checkpointing: bool = option("trade compute for memory", default=False)
 
 
 @dataclass
 class DataArguments:
     """What to train on and how prompts are written."""
 
-    train_data: list[str] = _help(
-        "shard folders/tars of the data stage, or TextDiffuser-2 .json/.jsonl", default_factory=list
-    )
-    prompt_template: str = _help(
+    train_data: list[str] = option("shard folders/tars of the data stage, or TextDiffuser-2 .json/.jsonl", default=[])
+    prompt_template: str = option(
         "instruction around the caption: 'td2' (TextDiffuser-2's), 'td2-keywords', 'short' (for tiny models), or a "
         "string with {prompt} (and optionally {keywords})",
         default="td2",
     )
-    use_chat_template: bool | None = _help(
+    use_chat_template: bool | None = option(
         "wrap instructions in the tokenizer's chat template (default: if it has one)", default=None
     )
-    max_length: int = _help("longest instruction + answer in tokens; longer pairs are skipped", default=1024)
-    eval_fraction: float = _help("fraction of pairs held out for validation", default=0.05)
-    max_eval_samples: int = _help("held-out pairs planned at each validation", default=32)
+    max_length: int = option("longest instruction + answer in tokens; longer pairs are skipped", default=1024)
+    eval_fraction: float = option("fraction of pairs held out for validation", default=0.05)
+    max_eval_samples: int = option("held-out pairs planned at each validation", default=32)
 
 
 @dataclass
 class TrainingArguments:
     """Optimisation, devices, checkpoints."""
 
-    output_dir: str = _help("where the trained planner and checkpoints go", default="")
-    seed: int = _help("seed of initialisation, shuffling and the held-out split", default=0)
-    learning_rate: float = _help(
+    output_dir: str = option("where the trained planner and checkpoints go", default="")
+    seed: int = option("seed of initialisation, shuffling and the held-out split", default=0)
+    learning_rate: float = option(
         "peak learning rate (2e-5 full / 2e-4 LoRA for 7B; 3e-3 for a tiny model)", default=2e-5
     )
-    weight_decay: float = _help("AdamW weight decay", default=0.0)
-    adam_beta2: float = _help("AdamW beta2", default=0.999)
-    train_batch_size: int = _help("pairs per device per step", default=8)
-    gradient_accumulation_steps: int = _help("micro-batches per optimizer step", default=1)
-    num_train_epochs: int = _help("passes over the training pairs (unless --max_train_steps)", default=3)
-    max_train_steps: int | None = _help("total optimizer steps; overrides --num_train_epochs", default=None)
-    max_train_time: float | None = _help("stop (and save) after this many seconds", default=None)
-    lr_scheduler: str = _help(
+    weight_decay: float = option("AdamW weight decay", default=0.0)
+    adam_beta2: float = option("AdamW beta2", default=0.999)
+    train_batch_size: int = option("pairs per device per step", default=8)
+    gradient_accumulation_steps: int = option("micro-batches per optimizer step", default=1)
+    num_train_epochs: int = option("passes over the training pairs (unless --max_train_steps)", default=3)
+    max_train_steps: int | None = option("total optimizer steps; overrides --num_train_epochs", default=None)
+    max_train_time: float | None = option("stop (and save) after this many seconds", default=None)
+    lr_scheduler: str = option(
         "transformers scheduler name: cosine, linear, constant_with_warmup, ...", default="cosine"
     )
-    lr_warmup_steps: int = _help("linear warm-up steps", default=0)
-    max_grad_norm: float = _help("gradient clipping", default=1.0)
-    mixed_precision: str = _help("'no', 'fp16' or 'bf16' (accelerate)", default="no")
-    cpu: bool = _help("train on the CPU even when a GPU is present", default=False)
-    checkpointing_steps: int | None = _help("save the full training state every N steps", default=500)
-    checkpoints_total_limit: int | None = _help("keep only the newest N checkpoints", default=2)
-    resume_from_checkpoint: str | None = _help("'latest' or a checkpoint folder", default=None)
-    logging_steps: int = _help("log the loss every N steps", default=10)
-    validation_steps: int | None = _help("plan the held-out pairs every N steps (and at the end)", default=None)
-    report_to: str | None = _help("accelerate tracker, e.g. 'tensorboard'", default=None)
+    lr_warmup_steps: int = option("linear warm-up steps", default=0)
+    max_grad_norm: float = option("gradient clipping", default=1.0)
+    mixed_precision: str = option("'no', 'fp16' or 'bf16' (accelerate)", default="no")
+    cpu: bool = option("train on the CPU even when a GPU is present", default=False)
+    checkpointing_steps: int | None = option("save the full training state every N steps", default=500)
+    checkpoints_total_limit: int | None = option("keep only the newest N checkpoints", default=2)
+    resume_from_checkpoint: str | None = option("'latest' or a checkpoint folder", default=None)
+    logging_steps: int = option("log the loss every N steps", default=10)
+    validation_steps: int | None = option("plan the held-out pairs every N steps (and at the end)", default=None)
+    report_to: str | None = option("accelerate tracker, e.g. 'tensorboard'", default=None)
 
 
 ARGUMENT_GROUPS = (ModelArguments, DataArguments, TrainingArguments)
@@ -125,29 +118,6 @@ REQUIRED = {"model_name_or_path", "train_data", "output_dir"}
 
 
 # ------------------------------------------------------------------------------------------------- arguments
-def _add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
-    group = parser.add_argument_group(cls.__name__, cls.__doc__)
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        hint = hints[f.name]
-        kwargs: dict[str, Any] = {"help": f.metadata.get("help", "")}
-        base = hint
-        if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None -> X
-            base = next(a for a in typing.get_args(hint) if a is not type(None))
-        if f.name in REQUIRED:
-            kwargs["required"] = True
-        if base is bool:
-            kwargs["action"] = argparse.BooleanOptionalAction
-            kwargs["default"] = f.default
-        elif typing.get_origin(base) is list:
-            kwargs.update(nargs="+", type=str, default=f.default_factory() if callable(f.default_factory) else None)
-        else:
-            kwargs.update(type=base, default=f.default)
-        if not kwargs.get("required") and "default" in kwargs and kwargs["default"] not in (None, "", []):
-            kwargs["help"] += f" (default: {kwargs['default']})"
-        group.add_argument(f"--{f.name}", **kwargs)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="layout_model.train",
@@ -161,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The training options (also those of ``textgen train-planner``)."""
     for cls in ARGUMENT_GROUPS:
-        _add_dataclass_arguments(parser, cls)
+        add_dataclass_arguments(parser, cls, required=REQUIRED, title=cls.__name__)
 
 
 def split_arguments(args: argparse.Namespace) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
