@@ -26,103 +26,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-BASE_STACK = ROOT / "recipes" / "tiny_stack.json"
-# Today's recipe (recipes/train_tiny.sh), from scratch.
-BASE_TRAIN: dict[str, Any] = {
-    "learning_rate": 1e-3,
-    "lr_scheduler": "constant_with_warmup",
-    "lr_warmup_steps": 100,
-    "max_grad_norm": 1,
-    "ema_decay": 0.999,
-    "caption_dropout": 0.1,
-    "text_loss_weight": 3,
-    "timestep_sampling": "uniform",
-}
-WIDE = {"unet_channels": [64, 128, 256], "layers_per_block": 2, "attention_head_dim": 32}
-SEEDS = {"simple": 1000, "easy": 2000, "val": 777777, "heldout": 31337}
-
-
-@dataclass(frozen=True)
-class Arm:
-    """One arm of the study.
-
-    Args:
-        description: What it changes, in words.
-        stack: ``StackConfig`` fields overriding ``recipes/tiny_stack.json``.
-        train: Trainer flags overriding :data:`BASE_TRAIN` (``None`` removes a flag).
-        data: ``simple`` (today's set), ``easy`` (large bold upper-case words) or ``curriculum`` (easy for the
-            first half of the steps, then simple).
-        glyph: ``render`` (the glyph drawn from each layout) or ``mask`` (the stored ink, aligned to the pixel).
-        sampler: ``(steps, guidance)`` of the evaluation.
-        weights_of: Evaluate this other arm's weights (no training of its own).
-        extra_samplers: More ``(steps, guidance)`` to evaluate the same weights with on the planned prompts
-            (reported as ``ARM@STEPSxGUIDANCE``).
-    """
-
-    description: str
-    stack: dict[str, Any] = field(default_factory=dict)
-    train: dict[str, Any] = field(default_factory=dict)
-    data: str = "simple"
-    glyph: str = "render"
-    sampler: tuple[int, float] = (10, 1.0)
-    weights_of: str | None = None
-    extra_samplers: tuple[tuple[int, float], ...] = ()
-
-
-TRIAL = dict(stack={**WIDE, "controlnet": False}, train={"text_loss_weight": 0}, data="easy", glyph="mask")
-ARMS: dict[str, Arm] = {
-    "base": Arm("today's recipe: (48,96,192)x1 UNet + glyph input + ControlNet, simple set, rendered glyph, "
-                "text weight 3, uniform t, 10 steps CFG 1", extra_samplers=((30, 2.0),)),
-    "trial": Arm("FINDINGS' trial: (64,128,256)x2 UNet, glyph input, no ControlNet, easy set, glyph = the ink "
-                 "drawn, plain loss, 30 steps CFG 2", sampler=(30, 2.0), **TRIAL),
-    "trial_lr": Arm("the trial at half the learning rate (5e-4)", sampler=(30, 2.0), stack=TRIAL["stack"],
-                    train={**TRIAL["train"], "learning_rate": 5e-4}, data="easy", glyph="mask"),
-    "wide": Arm("base with the trial's UNet, (64,128,256) x 2 layers per block", stack=WIDE),
-    "no_controlnet": Arm("base without the ControlNet (glyph input alone)", stack={"controlnet": False}),
-    "easy": Arm("base on the easy set (1-3 bold upper-case words filling the width, plain backgrounds)",
-                data="easy"),
-    "aligned": Arm("base with the stored ink as the glyph (on the painted strokes, not 3-4 px inside)",
-                   glyph="mask", extra_samplers=((30, 2.0),)),
-    "no_text_weight": Arm("base with a plain MSE (no extra weight on the text cells)",
-                          train={"text_loss_weight": 0}),
-    "sampler": Arm("base's weights sampled with 30 DDIM steps, CFG 2", sampler=(30, 2.0), weights_of="base"),
-    "mid_t": Arm("base with logit-normal timesteps (mid noise trained most)",
-                 train={"timestep_sampling": "logit_normal"}),
-    "curriculum": Arm("base trained on the easy set for the first half of the steps, then the simple set",
-                      data="curriculum"),
-    "ocr_loss": Arm("base + the text-perceptual loss (recognizer CTC on the predicted clean image, weight 0.05)",
-                    train={"ocr_loss_weight": 0.05}),
-    # once the glyph sits on the strokes (the change that matters most), each other change on top of it:
-    # "anc" = aligned, no ControlNet (the cheaper of the two aligned models)
-    "anc_easy": Arm("aligned_no_controlnet on the easy set", stack={"controlnet": False}, glyph="mask", data="easy"),
-    "anc_no_text_weight": Arm("aligned_no_controlnet with a plain MSE", stack={"controlnet": False}, glyph="mask",
-                              train={"text_loss_weight": 0}),
-    "anc_mid_t": Arm("aligned_no_controlnet with logit-normal timesteps", stack={"controlnet": False}, glyph="mask",
-                     train={"timestep_sampling": "logit_normal"}),
-    "anc_ocr_loss": Arm("aligned_no_controlnet + the text-perceptual loss (weight 0.05)",
-                        stack={"controlnet": False}, glyph="mask", train={"ocr_loss_weight": 0.05}),
-    "anc_curriculum": Arm("aligned_no_controlnet, easy set for the first half, then the simple set",
-                          stack={"controlnet": False}, glyph="mask", data="curriculum"),
-    "anc_wide": Arm("aligned_no_controlnet with the (64,128,256)x2 UNet", stack={**WIDE, "controlnet": False},
-                    glyph="mask"),
-    # combinations where the single changes interact
-    "aligned_no_controlnet": Arm("aligned + no ControlNet", stack={"controlnet": False}, glyph="mask",
-                                 extra_samplers=((30, 2.0),)),
-    "aligned_curriculum": Arm("aligned + curriculum", glyph="mask", data="curriculum"),
-    "trial_simple": Arm("the trial's model and loss on today's simple set (aligned glyph), 30 steps CFG 2",
-                        stack=TRIAL["stack"], train=TRIAL["train"], glyph="mask", sampler=(30, 2.0)),
-    "trial_curriculum": Arm("the trial's model, easy then simple set, aligned glyph, 30 steps CFG 2",
-                            stack=TRIAL["stack"], train=TRIAL["train"], glyph="mask", data="curriculum",
-                            sampler=(30, 2.0)),
-    "trial_curriculum_ocr": Arm("trial_curriculum + the text-perceptual loss (weight 0.05)",
-                                stack=TRIAL["stack"], train={**TRIAL["train"], "ocr_loss_weight": 0.05},
-                                glyph="mask", data="curriculum", sampler=(30, 2.0)),
-}  # fmt: skip
+from study_arms import ARMS, BASE_STACK, BASE_TRAIN, ROOT, SEEDS  # noqa: F401
+from study_eval import GRID_PROMPTS, evaluate_arm, results_table, trainable_parameters  # noqa: F401
 
 
 # ==================================================================================================== data
@@ -244,105 +153,6 @@ def step_seconds(run: Path, skip: int = 5) -> float | None:
     return round(statistics.median(times), 4) if times else None
 
 
-# ==================================================================================================== eval
-GRID_PROMPTS = 16
-
-
-def evaluate_arm(
-    arm: str, model: Path, out: Path, paths: dict[str, Path], n: int, device: str, ablation: bool,
-    grid_n: int = GRID_PROMPTS, on_result: Any = None,
-) -> dict[str, Any]:  # fmt: skip
-    """Held-out scores of a saved pipeline with the arm's sampler; writes ``out/eval_*`` reports.
-
-    ``on_result(results)`` is called after each evaluation (so a run stopped midway keeps what it measured).
-    """
-    from textgen.core.ocr import get_engine
-    from textgen.evaluate import evaluate_prompts, load_prompts
-    from textgen.pipeline import PosterPipeline
-
-    steps, guidance = ARMS[arm].sampler
-    engine = get_engine("rapidocr", threads=1)
-    pipe = PosterPipeline.from_pretrained(model, local_files_only=True, device=device, ocr_engine=engine)
-    results: dict[str, Any] = {}
-    runs: dict[str, tuple[Path, dict[str, Any]]] = {"planned": (paths["prompts"], {})}
-    for extra_steps, extra_guidance in ARMS[arm].extra_samplers:
-        runs[f"planned@{extra_steps}x{extra_guidance:g}"] = (
-            paths["prompts"], {"num_inference_steps": extra_steps, "guidance_scale": extra_guidance}
-        )  # fmt: skip
-    runs["own_layout"] = (paths["prompts_layouts"], {})
-    if ablation:
-        runs["glyph_blanked"] = (paths["prompts"], {"controlnet_conditioning_scale": 0.0})
-    for name, (prompts, extra) in runs.items():
-        t0 = time.perf_counter()
-        report = evaluate_prompts(
-            pipe,
-            load_prompts(prompts)[:n],
-            engine,
-            out_dir=out / f"eval_{name}",
-            seed=0,
-            num_inference_steps=extra.pop("num_inference_steps", steps),
-            pipeline_kwargs={"guidance_scale": guidance, "progress": False, **extra},
-            meta={"arm": arm, "model": str(model)},
-        )
-        agg = report.aggregates
-        results[name] = {
-            "sentence_accuracy": agg["anytext"]["sentence_accuracy"],
-            "ned": agg["anytext"]["ned"],
-            "lines": agg["anytext"]["lines"],
-            "text_color": agg["color"]["text_accuracy"],
-            "background_color": agg["color"]["background_accuracy"],
-            "seconds": round(time.perf_counter() - t0, 1),
-        }
-        if on_result is not None:
-            on_result(results)
-    if grid_n:
-        specs = load_prompts(paths["prompts"])[:grid_n]
-        results["grid"] = str(sample_grid(pipe, specs, out / "grid.png", steps, guidance))
-        if on_result is not None:
-            on_result(results)
-    return results
-
-
-def sample_grid(pipe: Any, specs: Sequence[Any], path: Path, steps: int, guidance: float, cell: int = 128) -> Path:
-    """Per prompt: glyph | image | image with the glyph blanked (seed = prompt index), in rows of four prompts."""
-    from PIL import Image
-
-    per_row = 4
-    rows = (len(specs) + per_row - 1) // per_row
-    grid = Image.new("RGB", (per_row * 3 * cell, rows * cell), "white")
-    for i, spec in enumerate(specs):
-        kwargs = dict(texts=list(spec.texts) if spec.texts else None, num_inference_steps=steps,
-                      guidance_scale=guidance, progress=False)  # fmt: skip
-        out = pipe(spec.prompt, seed=i, **kwargs)
-        blank = pipe(spec.prompt, seed=i, controlnet_conditioning_scale=0.0, **kwargs)
-        x, y = (i % per_row) * 3 * cell, (i // per_row) * cell
-        for j, image in enumerate((out.glyph, out.images[0], blank.images[0])):
-            grid.paste(image.convert("RGB").resize((cell, cell)), (x + j * cell, y))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    grid.save(path)
-    return path
-
-
-def trainable_parameters(model: Path) -> int:
-    """Parameters of the UNet, ControlNet and text encoder of a saved pipeline (from the safetensors headers)."""
-    from safetensors import safe_open
-
-    total = 0
-    for name in ("unet", "controlnet", "text_encoder"):
-        for file in sorted((model / name).glob("*.safetensors")) if (model / name).is_dir() else []:
-            with safe_open(str(file), framework="pt") as f:
-                for key in f.keys():  # noqa: SIM118 (safe_open is no dict)
-                    total += _numel(f.get_slice(key).get_shape())
-    return total
-
-
-def _numel(shape: Sequence[int]) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
-
-
 # ===================================================================================================== run
 def run_arm(arm: str, args: argparse.Namespace, paths: dict[str, Path]) -> dict[str, Any]:
     """Trains (resumable) and evaluates one arm; returns and writes its ``result.json``."""
@@ -429,46 +239,6 @@ def _last_step(run: Path) -> int | None:
         return None
     lines = [line for line in log.read_text().splitlines() if line.strip()]
     return json.loads(lines[-1])["step"] if lines else None
-
-
-def results_table(runs: Path) -> str:
-    """A markdown table of every ``result.json`` under ``runs``."""
-    rows = []
-    for path in sorted(runs.glob("*/result.json")):
-        r = json.loads(path.read_text())
-        if r.get("failed"):
-            rows.append(f"| {r['arm']} | {r['steps']}x{r['batch']} | failed at step {r.get('trained_steps')}: "
-                        f"{r['failed'][:80]} | | | | | | |")  # fmt: skip
-            continue
-        for key in [k for k in r if k.startswith("planned@")]:
-            extra = {**r, "arm": f"{r['arm']} {key.split('@')[1]}", "planned": r[key], "own_layout": {}}
-            extra.pop(key)
-            rows.append(_row(extra))
-        rows.append(_row(r))
-    head = (
-        "| arm | steps x batch | Sentence Acc (planned) | NED (planned) | Sentence Acc (own layout) "
-        "| NED (own layout) | glyph blanked | s/step | parameters |\n|---|---|---:|---:|---:|---:|---:|---:|---:|"
-    )
-    return head + "\n" + "\n".join(rows)
-
-
-def _cell(d: dict[str, Any], key: str) -> str:
-    return f"{d[key]:.3f}" if key in d and d[key] is not None else "-"
-
-
-def _row(r: dict[str, Any]) -> str:
-    """One table row of a result."""
-    planned, own, blank = r.get("planned", {}), r.get("own_layout", {}), r.get("glyph_blanked", {})
-    sps = f"{r['seconds_per_step']:.3f}" if r.get("seconds_per_step") else "-"
-    budget = f"{r['steps']}x{r['batch']}"
-    if r.get("trained_steps") not in (None, r["steps"]):
-        budget += f" (stopped at {r['trained_steps']})"
-    cells = [
-        r["arm"], budget, _cell(planned, "sentence_accuracy"), _cell(planned, "ned"),
-        _cell(own, "sentence_accuracy"), _cell(own, "ned"), _cell(blank, "sentence_accuracy"), sps,
-        f"{r['parameters'] / 1e6:.1f} M",
-    ]  # fmt: skip
-    return "| " + " | ".join(cells) + " |"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
