@@ -17,16 +17,7 @@ NO_CONTROLNET = json.dumps(
 )  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _fresh_accelerator():
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    torch.set_num_threads(1)
-    yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
+pytestmark = pytest.mark.usefixtures("fresh_accelerator")
 
 
 @pytest.fixture(scope="module")
