@@ -1,12 +1,11 @@
 """Legibility against text height: Sentence Accuracy and NED per box height, from ``textgen evaluate`` reports.
 
     python recipes/height_curve.py runs/eval/planned:data/heldout128.jsonl \\
-        runs/eval/own_layout:data/heldout128_layouts.jsonl [--planner-options '{"font": "noto-sans-bold"}'] \\
-        [--threshold 0.5] [--json out.json]
+        runs/eval/own_layout:data/heldout128_layouts.jsonl [--model MODEL] [--threshold 0.5] [--json out.json]
 
 Each argument is ``REPORT_DIR:PROMPTS`` (the evaluation's folder and the prompt set it ran): a prompt's box
 comes from its ``layout`` when the set gives one, else from the rule planner run again exactly as the pipeline
-ran it (seed 0, the model's resolution, ``--planner-options``). Lines are binned by box height in pixels; the
+ran it (seed 0, the model's resolution, the model's planner options). Lines are binned by box height in pixels; the
 smallest legible height is the lowest bin edge from which every bin (with at least ``--min-lines`` lines) reads at
 ``--threshold`` Sentence Accuracy or better: the value a model declares as ``min_text_height``.
 """
@@ -22,15 +21,17 @@ from typing import Any
 EDGES = (0, 12, 16, 20, 24, 28, 32, 40, 56, 1000)
 
 
-def line_heights(report_dir: Path, prompts: Path, planner_options: dict[str, Any]) -> list[tuple[float, bool, float]]:
-    """``(box height px, exact, ned)`` for every line of a report."""
+def line_heights(report_dir: Path, prompts: Path, model: Path | None) -> list[tuple[float, bool, float]]:
+    """``(box height px, exact, ned)`` for every line of a report (the planner as ``model`` configures it)."""
     from layout_model.rule import RuleOptions, RulePlanner
     from textgen.evaluate import load_prompts
+    from textgen.pipeline_config import CONFIG_NAME, PipelineConfig, rule_options
 
     report = json.loads((report_dir / "report.json").read_text())
     specs = load_prompts(prompts)
-    options = {k: tuple(v) if isinstance(v, list) else v for k, v in planner_options.items()}
-    planner = RulePlanner(RuleOptions(**options))
+    config = Path(model) / CONFIG_NAME if model else None
+    options = rule_options(PipelineConfig.load(config)) if config and config.is_file() else RuleOptions()
+    planner = RulePlanner(options)
     out = []
     for i, image in enumerate(report["images"]):
         if image.get("error") or not image.get("lines"):
@@ -74,7 +75,7 @@ def smallest_legible(rows: Sequence[dict[str, Any]], threshold: float, min_lines
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("reports", nargs="+", help="REPORT_DIR:PROMPTS pairs")
-    parser.add_argument("--planner-options", default="{}", help="RuleOptions JSON the evaluation planned with")
+    parser.add_argument("--model", type=Path, default=None, help="the model folder evaluated (its planner options)")
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--min-lines", type=int, default=4)
     parser.add_argument("--json", type=Path, default=None)
@@ -84,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         report, _, prompts = item.partition(":")
         if not prompts:
             parser.error(f"{item}: expected REPORT_DIR:PROMPTS")
-        lines += line_heights(Path(report), Path(prompts), json.loads(args.planner_options))
+        lines += line_heights(Path(report), Path(prompts), args.model)
     rows = curve(lines)
     legible = smallest_legible(rows, args.threshold, args.min_lines)
     print("| box height (px) | lines | Sentence Acc | NED |\n|---|---:|---:|---:|")

@@ -39,14 +39,21 @@ def _textgen(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "textgen.cli", *args], check=True, cwd=ROOT)
 
 
-def make_data(data: Path, n_train: int, workers: int, n_heldout: int = 50, size: int = 128) -> dict[str, Path]:
-    """Writes (once; reruns skip finished shards) every set the arms use; returns their paths."""
+def make_data(
+    data: Path, n_train: int, workers: int, n_heldout: int = 50, size: int = 128, heldout_only: bool = False
+) -> dict[str, Path]:
+    """Writes (once; reruns skip finished shards) every set the arms use; returns their paths.
+
+    ``heldout_only``: just the held-out prompt sets (what evaluating a finished model needs).
+    """
     sets = {
         "simple": (data / f"synth{size}", n_train, "simple", SEEDS["simple"], 1000),
         "easy": (data / f"easy{size}", n_train, "easy", SEEDS["easy"], 1000),
         "val": (data / f"synth{size}_val", 64, "simple", SEEDS["val"], 64),
         "heldout": (data / f"heldout{size}", 200, "simple", SEEDS["heldout"], 200),
     }
+    if heldout_only:
+        sets = {"heldout": sets["heldout"]}
     for folder, n, mode, seed, shard in sets.values():
         if len(list(folder.glob("*_stats.json"))) == -(-n // shard):
             continue  # complete (synth would skip every shard too, after a second of start-up)
@@ -289,7 +296,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         import torch
 
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    paths = make_data(args.data, args.n_train, args.workers, max(args.eval_n, GRID_PROMPTS), args.size)
+    paths = make_data(
+        args.data, args.n_train, args.workers, max(args.eval_n, GRID_PROMPTS), args.size, heldout_only=bool(args.model)
+    )
     for arm in args.arms:
         result = run_arm(arm, args, paths)
         planned = result.get("planned", {})

@@ -47,6 +47,7 @@ from textgen.pipeline_config import (  # noqa: F401  (part of textgen.pipeline's
     _torch_dtype,
     apply_speed_options,
     resolve_model,
+    rule_options,
     sampling_problem,
 )
 
@@ -232,15 +233,7 @@ class PosterPipeline:
 
             kwargs = {}
             if self.planner_spec == "rule":
-                from layout_model.rule import RuleOptions
-
-                options = dict(self.config.planner_options)
-                for key in ("title_width", "subtitle_ratio", "styles", "anchors"):
-                    if key in options:
-                        options[key] = tuple(options[key])
-                if self.config.min_text_height and "min_height" not in options:
-                    options["min_height"] = self.config.min_text_height / min(self.default_size())
-                kwargs["options"] = RuleOptions(**options)
+                kwargs["options"] = rule_options(self.config, min(self.default_size()))
             self._planner = load_planner(self.planner_spec, **kwargs)
         return self._planner
 

@@ -221,3 +221,20 @@ def apply_speed_options(sd: Any, speed: SpeedOptions) -> None:
         sd.enable_sequential_cpu_offload()
     elif speed.cpu_offload is not None:
         raise ValueError(f"cpu_offload must be 'model', 'sequential' or None, got {speed.cpu_offload!r}")
+
+
+def rule_options(config: PipelineConfig, native_side: int | None = None) -> Any:
+    """The rule planner's options a model asks for: its ``planner_options``, and ``min_height`` from its
+    ``min_text_height`` (pixels at its native size, ``native_side`` its shorter side)."""
+    from layout_model.rule import RuleOptions
+
+    options = dict(config.planner_options)
+    for key in ("title_width", "subtitle_ratio", "styles", "anchors"):
+        if key in options:
+            options[key] = tuple(options[key])
+    side = (
+        native_side or min(v for v in (config.width, config.height) if v) if (config.width or config.height) else None
+    )
+    if config.min_text_height and "min_height" not in options and side:
+        options["min_height"] = config.min_text_height / side
+    return RuleOptions(**options)
