@@ -30,7 +30,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from study_arms import ARMS, BASE_STACK, BASE_TRAIN, ROOT, SEEDS  # noqa: F401
+from study_arms import ARMS, BASE_STACK, BASE_STACK_OVERRIDES, BASE_TRAIN, ROOT, SEEDS  # noqa: F401
 from study_eval import GRID_PROMPTS, evaluate_arm, results_table, trainable_parameters  # noqa: F401
 
 
@@ -117,7 +117,8 @@ def train_command(
 ) -> list[str]:
     """The ``textgen train-controlnet`` command line of an arm."""
     spec = ARMS[arm]
-    stack = {**json.loads(BASE_STACK.read_text()), **device_opts.get("stack", {}), **spec.stack}
+    base = {**json.loads(BASE_STACK.read_text()), **BASE_STACK_OVERRIDES}
+    stack = {**base, **device_opts.get("stack", {}), **spec.stack}
     flags = {**BASE_TRAIN, **spec.train}
     if flags.get("ocr_loss_weight"):
         flags["recognizer"] = str(device_opts["recognizer"])

@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-BASE_STACK = ROOT / "recipes" / "tiny_stack.json"
+BASE_STACK = ROOT / "recipes" / "tiny_stack.json"  # the shipped stack (no ControlNet)
+# The study's base is the recipe as it stood before the study: the same stack with its glyph ControlNet.
+BASE_STACK_OVERRIDES: dict[str, Any] = {"controlnet": True}
 # Today's recipe (recipes/train_tiny.sh), from scratch.
 BASE_TRAIN: dict[str, Any] = {
     "learning_rate": 1e-3,

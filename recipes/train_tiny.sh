@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# textgen-tiny: the small text-painting model trained from scratch on CPU (see recipes/README.md).
-# Resumable: rerun the same command to continue from the latest checkpoint in $RUN. When the run reaches $STEPS
-# (or is rerun with STEPS=<step of its latest checkpoint>) it validates and writes $RUN/pipeline, the folder
+# textgen-tiny: the small text-painting model trained from scratch on CPU (the study's winner, recipes/README.md).
+# A glyph-input UNet without ControlNet (recipes/tiny_stack.json), the glyph = the ink each synthetic sample was
+# drawn with (--glyph_source mask: the condition lies on the painted strokes), the training set decoded once into
+# memory (--in_memory). Resumable: rerun the same command to continue from the latest checkpoint in $RUN. When the
+# run reaches $STEPS (or is rerun with STEPS=<step of its latest checkpoint>) it writes $RUN/pipeline, the folder
 # textgen ships as textgen/weights/textgen-tiny.
 # Usage: DATA=data RUN=runs/tiny THREADS=2 [STEPS=3000] bash recipes/train_tiny.sh
 # To continue from a saved model instead of from scratch (e.g. the shipped one on a fresh machine, where the run's
@@ -15,8 +17,9 @@ THREADS=${THREADS:-2}
 STEPS=${STEPS:-100000}
 FROM=${FROM:-}
 LR_SCHEDULE=${LR_SCHEDULE:-constant_with_warmup}  # e.g. cosine: decays to 0 at $STEPS (set STEPS to the planned end)
-SEED=${SEED:-0}  # training seed (data order, noise); a FROM= run can take a new one to see the data in a new order
-TEXT_WEIGHT=${TEXT_WEIGHT:-3}  # loss weight on the text cells: 1 + this (the shipped model: 0 for steps 1-800, then 3)
+LR=${LR:-1e-3}
+SEED=${SEED:-0}  # training seed (noise, batch order); a FROM= run can take a new one to see the data in a new order
+TEXT_WEIGHT=${TEXT_WEIGHT:-3}  # loss weight on the text cells: 1 + this
 # Sizes below are the shipped model's; the test suite shrinks them to run the recipe in seconds.
 STACK=${STACK:-recipes/tiny_stack.json}
 N_TRAIN=${N_TRAIN:-30000}
@@ -25,20 +28,21 @@ BATCH=${BATCH:-16}
 CHECKPOINT_EVERY=${CHECKPOINT_EVERY:-100}
 VALIDATE_EVERY=${VALIDATE_EVERY:-250}
 
-# 1. Synthetic triples (seeded; a rerun skips finished shards): training set and a held-out validation set.
-textgen synth -o "$DATA/synth128" --n "$N_TRAIN" --size 128 --seed 1000 --mode simple
+# 1. Synthetic triples with their stored ink (seeded; a rerun skips finished shards): training and validation sets.
+textgen synth -o "$DATA/synth128" --n "$N_TRAIN" --size 128 --seed 1000 --mode simple --workers "$THREADS"
 textgen synth -o "$DATA/synth128_val" --n "$N_VAL" --size 128 --seed 777777 --shard-size 64
 
-# 2. UNet + glyph ControlNet + character-level CLIP text encoder, trained jointly from scratch (or from $FROM).
+# 2. Glyph-input UNet + character-level CLIP text encoder, trained jointly from scratch (or from $FROM).
 if [[ -n "$FROM" ]]; then START=(--pretrained_model "$FROM"); else START=(--init_config "$STACK"); fi
 OMP_NUM_THREADS="$THREADS" exec textgen train-controlnet \
   "${START[@]}" --train_unet --train_text_encoder \
-  --train_shards "$DATA/synth128" --resolution 128 \
-  --train_batch_size "$BATCH" --learning_rate 1e-3 --lr_scheduler "$LR_SCHEDULE" --lr_warmup_steps 100 \
+  --train_shards "$DATA/synth128" --resolution 128 --glyph_source mask --in_memory \
+  --memory_cache "$DATA/decoded" --dataloader_num_workers "$THREADS" \
+  --train_batch_size "$BATCH" --learning_rate "$LR" --lr_scheduler "$LR_SCHEDULE" --lr_warmup_steps 100 \
   --max_grad_norm 1 --use_ema --ema_decay 0.999 --caption_dropout 0.1 --text_loss_weight "$TEXT_WEIGHT" \
   --output_dir "$RUN" --seed "$SEED" --max_train_steps "$STEPS" \
   --checkpointing_steps "$CHECKPOINT_EVERY" --checkpoints_total_limit 2 \
   --validation_steps "$VALIDATE_EVERY" --validation_shards "$DATA/synth128_val" --num_validation_samples 8 \
-  --validation_inference_steps 10 --validation_guidance_scale 3 \
-  --num_threads "$THREADS" --dataloader_num_workers 1 --mixed_precision no --report_to tensorboard \
+  --validation_inference_steps 10 --validation_guidance_scale 1 \
+  --num_threads "$THREADS" --mixed_precision no --report_to tensorboard \
   --save_dtype fp16 --resume_from_checkpoint latest
