@@ -20,6 +20,7 @@ from textgen.core.cliargs import CommandError, float_in, int_in, parse_size  # n
 COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("textgen.cli", "render a layout JSON as a glyph image (black text on white)"),
     "generate": ("textgen.generate", "paint a poster for a prompt (plan layout, render glyph, ControlNet + SD)"),
+    "edit": ("textgen.edit_cli", "change the text of an existing image; every other pixel stays as it was"),
     "prep": ("data_prep.prep", "turn real images into (image, layout, caption) triples: OCR, captions, filters"),
     "synth": ("data_prep.synth", "write synthetic poster triples (image, layout, caption) with exact ground truth"),
     "evaluate": ("textgen.evaluate", "OCR legibility report (Sentence Acc, NED, Acc, LD, P/R/F) of images or prompts"),

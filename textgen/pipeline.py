@@ -21,7 +21,7 @@ import json
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -41,38 +41,20 @@ from textgen.pipeline_config import (  # noqa: F401  (part of textgen.pipeline's
     PRESETS,
     SHIPPED_MODEL,
     PipelineConfig,
+    PosterOutput,
     Preset,
     SpeedOptions,
     _saved_without_controlnet,
     _torch_dtype,
     apply_speed_options,
+    check_call_inputs,
+    load_diffusers,
     resolve_model,
     rule_options,
     sampling_problem,
 )
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class PosterOutput:
-    """What a PosterPipeline call returns.
-
-    Attributes:
-        images: Generated images; with ``best_of > 1``, every candidate, best first.
-        layout: The layout that was painted (planned or given), at the output size.
-        glyph: The glyph image rendered from ``layout``.
-        control_image: The image the ControlNet saw (the glyph, or its canny edges).
-        scores: OCR score per image (mean NED over the boxes, 1 = every word read exactly), when OCR ran.
-        ocr_texts: What OCR read in each box of each image, when OCR ran.
-    """
-
-    images: list[Image.Image]
-    layout: Layout
-    glyph: Image.Image
-    control_image: Image.Image
-    scores: list[float] | None = None
-    ocr_texts: list[list[str]] | None = None
 
 
 class PosterPipeline:
@@ -146,7 +128,6 @@ class PosterPipeline:
             ValueError: no ControlNet given for a base that needs one; unknown control mode.
             OSError: a model cannot be found (offline and not cached, or a wrong path).
         """
-        from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
 
         import textgen.models  # noqa: F401  (registers PixelUnshuffleAutoencoder for saved tiny models)
 
@@ -156,38 +137,7 @@ class PosterPipeline:
         if torch_dtype is None:  # full precision unless asked: fp16-saved weights would otherwise load mixed
             torch_dtype = speed.dtype if speed is not None else "fp32"
         dtype = _torch_dtype(torch_dtype)
-        config = PipelineConfig()
-        name = str(base)
-        if name in PRESETS:
-            preset = PRESETS[name]
-            base, controlnet = preset.base, controlnet or preset.controlnet
-            control = control or preset.control
-            config.height = config.width = preset.size
-            if controlnet is None:
-                raise ValueError(f"preset {name!r} needs controlnet=<folder or hub id>: {preset.description}")
-        saved = Path(base) / CONFIG_NAME
-        load_kwargs = {"torch_dtype": dtype, "local_files_only": local_files_only, **kwargs}
-        if saved.is_file():
-            config = PipelineConfig.load(saved)
-            if controlnet is not None:
-                load_kwargs["controlnet"] = ControlNetModel.from_pretrained(
-                    controlnet, torch_dtype=dtype, local_files_only=local_files_only
-                )
-                sd = StableDiffusionControlNetPipeline.from_pretrained(base, **load_kwargs)
-            elif _saved_without_controlnet(Path(base)):
-                from diffusers import StableDiffusionPipeline
-
-                sd = StableDiffusionPipeline.from_pretrained(base, **load_kwargs)
-            else:
-                sd = StableDiffusionControlNetPipeline.from_pretrained(base, **load_kwargs)
-        else:
-            if controlnet is None:
-                raise ValueError(
-                    f"{base}: a Stable Diffusion base needs a ControlNet: pass controlnet=<folder or hub id>, or a "
-                    f"preset ({', '.join(PRESETS)})"
-                )
-            cn = ControlNetModel.from_pretrained(controlnet, torch_dtype=dtype, local_files_only=local_files_only)
-            sd = StableDiffusionControlNetPipeline.from_pretrained(base, controlnet=cn, **load_kwargs)
+        sd, config, control = load_diffusers(base, controlnet, control, dtype, local_files_only, **kwargs)
         pipe = cls(
             sd,
             planner=planner or config.planner,
@@ -221,6 +171,11 @@ class PosterPipeline:
         return self
 
     # ------------------------------------------------------------------------------------------ helpers
+    @property
+    def inpaints(self) -> bool:
+        """Whether the diffusers pipeline is an inpainting one (``StableDiffusionControlNetInpaintPipeline``)."""
+        return hasattr(self.sd, "mask_processor")
+
     @property
     def controlnet(self):
         """The glyph (or canny) ControlNet, or ``None`` for a glyph-input UNet that works without one."""
@@ -306,36 +261,11 @@ class PosterPipeline:
         self, prompt, layout, texts, height, width, num_images_per_prompt, best_of, num_inference_steps=None,
         guidance_scale=None, controlnet_conditioning_scale=None,
     ) -> None:  # fmt: skip
-        from textgen.core.layout import canvas_problem
-
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise ValueError(f"prompt must be a non-empty string, got {prompt!r}")
-        problem = sampling_problem(
-            num_inference_steps, guidance_scale, controlnet_conditioning_scale, num_images_per_prompt, best_of
-        )
-        if problem:
-            raise ValueError(problem)
-        if not (isinstance(width, int) and isinstance(height, int)) or width <= 0 or height <= 0:
-            raise ValueError(f"height and width must be positive integers, got {width!r}x{height!r}")
-        problem = canvas_problem(width, height)
-        if problem:
-            raise ValueError(problem)
-        if layout is not None and texts is not None:
-            raise ValueError("pass either layout= or texts=, not both (a layout already says which texts to paint)")
-        if texts is not None and (isinstance(texts, str) or not all(isinstance(t, str) for t in texts)):
-            raise ValueError(f"texts must be a list of strings, got {texts!r}")
-        factor = self.vae_scale_factor
-        if height % factor or width % factor:
-            raise ValueError(f"height and width must be multiples of {factor}, got {width}x{height}")
-        if layout is not None:
-            layout.validate()
-        if texts is not None:
-            from textgen.core.script import text_problem
-
-            for i, text in enumerate(texts):
-                problem = text_problem(text)
-                if problem:
-                    raise ValueError(f"texts[{i}] ({text[:40]!r}) {problem}")
+        """Raises ``ValueError`` naming the first bad input (:func:`textgen.pipeline_config.check_call_inputs`)."""
+        check_call_inputs(
+            prompt, layout, texts, height, width, self.vae_scale_factor, num_images_per_prompt, best_of,
+            num_inference_steps, guidance_scale, controlnet_conditioning_scale,
+        )  # fmt: skip
 
     def _glyph_channels(self) -> int:
         from textgen.models import glyph_input_channels
@@ -383,6 +313,7 @@ class PosterPipeline:
         height: int | None = None,
         width: int | None = None,
         best_of: int = 1,
+        repair: int = 0,
         plan_seed: int = 0,
         progress: bool = True,
         **sd_kwargs: Any,
@@ -406,6 +337,8 @@ class PosterPipeline:
             width: Output width.
             best_of: Generate this many candidates (times ``num_images_per_prompt``), OCR each against the layout's
                 texts and return all of them best first with ``scores``.
+            repair: After painting (and ranking), OCR reads every box of the first image; boxes that do not read
+                back are repainted in place, up to this many rounds (:func:`textgen.edit.repair`).
             plan_seed: Seed of the layout planner.
             progress: Show diffusers' progress bar.
             **sd_kwargs: Passed to ``StableDiffusionControlNetPipeline.__call__``.
@@ -457,6 +390,11 @@ class PosterPipeline:
             }
         elif self._glyph_channels() <= 0:
             raise ValueError("this pipeline has neither a ControlNet nor a glyph-input UNet: nothing sees the glyph")
+        if self.inpaints:  # an inpainting base paints a whole new poster as a fully masked blank canvas
+            control_kwargs.update(
+                image=Image.new("RGB", (width, height), "white"), mask_image=Image.new("L", (width, height), 255),
+                control_image=control_image, strength=1.0,
+            )  # fmt: skip
         with self._glyph_input(glyph, controlnet_conditioning_scale):
             result = self.sd(
                 prompt=prompt,
@@ -482,7 +420,55 @@ class PosterPipeline:
             scores = [scores[i] for i in order]
             ocr_texts = [ocr_texts[i] for i in order]
 
-        # 7. Return images with the layout and glyph used
+        evaluations = steps * (2 if guidance > 1 else 1) * len(images)
+
+        # 7. Repair the words that came out wrong, in place
+        if repair and layout.boxes:
+            from textgen.edit import repair as repair_boxes
+
+            fixed = repair_boxes(self, images[0], layout, self.ocr_engine, rounds=repair, prompt=prompt,
+                                 seed=seed or 0, num_inference_steps=steps, guidance_scale=guidance)  # fmt: skip
+            images[0], evaluations = fixed.image, evaluations + fixed.evaluations
+            scores = [sum(fixed.scores) / len(fixed.scores), *(scores or [None] * len(images))[1:]]
+            ocr_texts = [fixed.reads, *(ocr_texts or [None] * len(images))[1:]]
+
+        # 8. Return images with the layout and glyph used
         return PosterOutput(
-            images=images, layout=layout, glyph=glyph, control_image=control_image, scores=scores, ocr_texts=ocr_texts
-        )
+            images=images, layout=layout, glyph=glyph, control_image=control_image, scores=scores,
+            ocr_texts=ocr_texts, unet_evaluations=evaluations,
+        )  # fmt: skip
+
+    def edit(
+        self,
+        image: Image.Image,
+        layout: Layout,
+        prompt: str | None = None,
+        mask: Image.Image | None = None,
+        best_of: int = 1,
+        seed: int | None = 0,
+        **kwargs: Any,
+    ) -> PosterOutput:
+        """Repaints the boxes of ``layout`` in ``image`` with their new texts; every other pixel stays as it was.
+
+        Blended latent diffusion in a window around each box (:func:`textgen.edit.edit_image`, ``margin``,
+        ``num_inference_steps``, ``guidance_scale`` pass through); with ``best_of > 1`` that many seeds are tried
+        and returned best first by OCR. Returns the same :class:`PosterOutput` as a call, with per-box OCR reads.
+        """
+        from textgen.edit import edit_image
+
+        if best_of < 1:
+            raise ValueError(f"best_of must be >= 1, got {best_of}")
+        results = [
+            edit_image(
+                self, image, layout, prompt, mask, seed=(seed or 0) + 7919 * k, ocr_engine=self.ocr_engine, **kwargs
+            )  # fmt: skip
+            for k in range(best_of)
+        ]
+        results.sort(key=lambda r: -sum(r.scores) / len(r.scores))  # stable: ties keep seed order
+        first = results[0]
+        glyph = render_glyph(first.layout, options=GlyphOptions(**self.config.glyph_options))
+        return PosterOutput(
+            images=[r.image for r in results], layout=first.layout, glyph=glyph, control_image=first.mask,
+            scores=[sum(r.scores) / len(r.scores) for r in results], ocr_texts=[r.reads for r in results],
+            unet_evaluations=sum(r.evaluations for r in results),
+        )  # fmt: skip

@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
+from textgen.core.layout import Layout
+
 logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "textgen_pipeline.json"
@@ -58,13 +62,18 @@ def sampling_problem(
 
 @dataclass(frozen=True)
 class Preset:
-    """A named combination of base model, ControlNet and control mode (hub ids or local folders)."""
+    """A named combination of base model, ControlNet and control mode (hub ids or local folders).
+
+    ``inpaint``: load diffusers' ``StableDiffusionControlNetInpaintPipeline`` (an inpainting base: edits use the
+    model's own inpainting instead of blended diffusion).
+    """
 
     base: str
     controlnet: str | None
     control: str
     size: int
     description: str
+    inpaint: bool = False
 
 
 PRESETS: dict[str, Preset] = {
@@ -82,6 +91,22 @@ PRESETS: dict[str, Preset] = {
         size=512,
         description="Stable Diffusion 1.5 + a glyph ControlNet you trained with `textgen train-controlnet` "
         "(pass its folder as controlnet=...)",
+    ),
+    "sd15-canny-inpaint": Preset(
+        base="stable-diffusion-v1-5/stable-diffusion-inpainting",
+        controlnet="lllyasviel/sd-controlnet-canny",
+        control="canny",
+        size=512,
+        description="Stable Diffusion 1.5 inpainting + the canny ControlNet: textgen edit with SD's own inpainting",
+        inpaint=True,
+    ),
+    "sd15-glyph-inpaint": Preset(
+        base="stable-diffusion-v1-5/stable-diffusion-inpainting",
+        controlnet=None,
+        control="glyph",
+        size=512,
+        description="Stable Diffusion 1.5 inpainting + a glyph ControlNet you trained (pass controlnet=...)",
+        inpaint=True,
     ),
 }
 
@@ -104,6 +129,30 @@ class SpeedOptions:
     compile: bool = False
     cpu_offload: str | None = None
     channels_last: bool = False
+
+
+@dataclass
+class PosterOutput:
+    """What a PosterPipeline call returns.
+
+    Attributes:
+        images: Generated images; with ``best_of > 1``, every candidate, best first.
+        layout: The layout that was painted (planned or given), at the output size.
+        glyph: The glyph image rendered from ``layout``.
+        control_image: The image the ControlNet saw (the glyph, or its canny edges).
+        scores: OCR score per image (mean NED over the boxes, 1 = every word read exactly), when OCR ran.
+        ocr_texts: What OCR read in each box of each image, when OCR ran.
+        unet_evaluations: UNet evaluations the call spent (steps x guidance factor x images, repairs included):
+            the compute unit of the equal-compute comparisons.
+    """
+
+    images: list[Image.Image]
+    layout: Layout
+    glyph: Image.Image
+    control_image: Image.Image
+    scores: list[float] | None = None
+    ocr_texts: list[list[str]] | None = None
+    unet_evaluations: int | None = None
 
 
 @dataclass
@@ -238,3 +287,91 @@ def rule_options(config: PipelineConfig, native_side: int | None = None) -> Any:
     if config.min_text_height and "min_height" not in options and side:
         options["min_height"] = config.min_text_height / side
     return RuleOptions(**options)
+
+
+def check_call_inputs(
+    prompt, layout, texts, height, width, factor, num_images_per_prompt, best_of, num_inference_steps=None,
+    guidance_scale=None, controlnet_conditioning_scale=None,
+) -> None:  # fmt: skip
+    """The checks of a PosterPipeline call, before anything runs: each bad input is a ``ValueError`` naming it."""
+    from textgen.core.layout import canvas_problem
+
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ValueError(f"prompt must be a non-empty string, got {prompt!r}")
+    problem = sampling_problem(
+        num_inference_steps, guidance_scale, controlnet_conditioning_scale, num_images_per_prompt, best_of
+    )
+    if problem:
+        raise ValueError(problem)
+    if not (isinstance(width, int) and isinstance(height, int)) or width <= 0 or height <= 0:
+        raise ValueError(f"height and width must be positive integers, got {width!r}x{height!r}")
+    problem = canvas_problem(width, height)
+    if problem:
+        raise ValueError(problem)
+    if layout is not None and texts is not None:
+        raise ValueError("pass either layout= or texts=, not both (a layout already says which texts to paint)")
+    if texts is not None and (isinstance(texts, str) or not all(isinstance(t, str) for t in texts)):
+        raise ValueError(f"texts must be a list of strings, got {texts!r}")
+    if height % factor or width % factor:
+        raise ValueError(f"height and width must be multiples of {factor}, got {width}x{height}")
+    if layout is not None:
+        layout.validate()
+    if texts is not None:
+        from textgen.core.script import text_problem
+
+        for i, text in enumerate(texts):
+            problem = text_problem(text)
+            if problem:
+                raise ValueError(f"texts[{i}] ({text[:40]!r}) {problem}")
+
+
+def load_diffusers(
+    base: str | Path, controlnet: Any, control: str | None, dtype: Any, local_files_only: bool, **kwargs: Any
+) -> tuple[Any, PipelineConfig, str | None]:
+    """The diffusers pipeline behind a PosterPipeline: ``(pipeline, saved or preset config, control mode)``.
+
+    A saved PosterPipeline folder loads as it was saved (with or without its ControlNet); a preset names its base
+    and ControlNet (an inpainting preset loads ``StableDiffusionControlNetInpaintPipeline``); any other base needs
+    a ControlNet.
+
+    Raises:
+        ValueError: no ControlNet for a base that needs one.
+    """
+    from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
+
+    config = PipelineConfig()
+    name = str(base)
+    pipeline_class = StableDiffusionControlNetPipeline
+    if name in PRESETS:
+        preset = PRESETS[name]
+        if preset.inpaint:
+            from diffusers import StableDiffusionControlNetInpaintPipeline as pipeline_class
+        base, controlnet = preset.base, controlnet or preset.controlnet
+        control = control or preset.control
+        config.height = config.width = preset.size
+        if controlnet is None:
+            raise ValueError(f"preset {name!r} needs controlnet=<folder or hub id>: {preset.description}")
+    saved = Path(base) / CONFIG_NAME
+    load_kwargs = {"torch_dtype": dtype, "local_files_only": local_files_only, **kwargs}
+    if saved.is_file():
+        config = PipelineConfig.load(saved)
+        if controlnet is not None:
+            load_kwargs["controlnet"] = ControlNetModel.from_pretrained(
+                controlnet, torch_dtype=dtype, local_files_only=local_files_only
+            )
+            sd = StableDiffusionControlNetPipeline.from_pretrained(base, **load_kwargs)
+        elif _saved_without_controlnet(Path(base)):
+            from diffusers import StableDiffusionPipeline
+
+            sd = StableDiffusionPipeline.from_pretrained(base, **load_kwargs)
+        else:
+            sd = StableDiffusionControlNetPipeline.from_pretrained(base, **load_kwargs)
+    else:
+        if controlnet is None:
+            raise ValueError(
+                f"{base}: a Stable Diffusion base needs a ControlNet: pass controlnet=<folder or hub id>, or a "
+                f"preset ({', '.join(PRESETS)})"
+            )
+        cn = ControlNetModel.from_pretrained(controlnet, torch_dtype=dtype, local_files_only=local_files_only)
+        sd = pipeline_class.from_pretrained(base, controlnet=cn, **load_kwargs)
+    return sd, config, control
