@@ -192,3 +192,26 @@ def test_edit_command_end_to_end(tmp_path, pipe, monkeypatch, capsys):
         {"text": "NEW", "box": [0.1, 0.4, 0.8, 0.65]}]}))  # fmt: skip
     assert cli.main(["edit", str(tmp_path / "in.png"), "-o", str(tmp_path / "l.png"), "--layout",
                      str(tmp_path / "edits.json"), "--model", str(folder), "--steps", "2"]) == 0  # fmt: skip
+
+
+def test_edit_evaluation_scores_accuracy_residue_and_preservation(pipe, tmp_path):
+    from textgen.eval_edit import edit_cases, evaluate_edits
+
+    cases = edit_cases(3)
+    assert all(c["old"] != c["new"] for c in cases) and len({c["name"] for c in cases}) == 3
+
+    class Reads:
+        def __init__(self):
+            self.n = 0
+
+        def read(self, image):
+            self.n += 1
+            text = cases[self.n - 1]["new"] if self.n == 1 else cases[self.n - 1]["old"]  # 1 right, 2 residue
+            return [OCRBox.from_polygon(text, [(0, 0), (9, 0), (9, 9), (0, 9)], 0.9)]
+
+    report = evaluate_edits(pipe, Reads(), 3, tmp_path)
+    s = report["summary"]
+    assert s["cases"] == 3 and s["edit_sentence_accuracy"] == pytest.approx(1 / 3)
+    assert s["residue_rate"] == pytest.approx(2 / 3)
+    assert s["unchanged_outside"] == 1.0 and s["ring_psnr_min"] == float("inf")
+    assert len(list((tmp_path / "images").glob("*.png"))) == 3
