@@ -52,6 +52,7 @@ def evaluate_edits(pipe: Any, engine: Any, n: int, out_dir: str | Path, seed: in
     """Edits ``n`` cases with ``pipe`` and scores them (see the module docstring); writes ``report.json``."""
     from textgen.core.layout import Layout, TextBox
     from textgen.core.metrics import ned
+    from textgen.edit import edit_image
     from textgen.eval_read import read_boxes
 
     out = Path(out_dir)
@@ -61,9 +62,9 @@ def evaluate_edits(pipe: Any, engine: Any, n: int, out_dir: str | Path, seed: in
         image = case["image"]
         layout = Layout(image.width, image.height, (TextBox(case["new"], case["box"]),))
         t0 = time.perf_counter()
-        result = pipe.edit(image, layout, seed=seed + i)
-        edited = result.images[0]
-        mask = np.asarray(result.control_image) > 0
+        result = edit_image(pipe, image, layout, seed=seed + i)
+        edited = result.image
+        mask = np.asarray(result.mask) > 0
         ring = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(9))) > 0
         ring &= ~mask
         before, after = np.asarray(image), np.asarray(edited)
@@ -75,7 +76,7 @@ def evaluate_edits(pipe: Any, engine: Any, n: int, out_dir: str | Path, seed: in
             "unchanged_outside": float(np.mean(np.all(before[~mask] == after[~mask], axis=-1))) if (~mask).any()
             else 1.0,
             "ring_psnr": _psnr(before[ring], after[ring]), "seconds": round(time.perf_counter() - t0, 3),
-            "unet_evaluations": result.unet_evaluations,
+            "unet_evaluations": result.evaluations,
         })  # fmt: skip
         Image.fromarray(np.concatenate([before, after], axis=1)).save(out / "images" / f"{i:03d}.png")
     n_rows = max(1, len(rows))
