@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from textgen.cli import main as cli_main
+from textgen.core.fonts import get_font, resolve_font
 from textgen.core.layout import Layout, TextBox
 from textgen.core.shards import OCRBox
 from textgen.ui.studio import (
@@ -375,7 +376,8 @@ def _chromium() -> str | None:
 
 @pytest.mark.skipif(_chromium() is None, reason="no Chromium installed (Debian: apt-get install chromium)")
 def test_browser_plan_edit_drag_add_delete_generate(tmp_path, tiny_model):
-    """A person's session in headless Chromium: plan, edit a box, drag one, generate with the shipped model."""
+    """A person's session in headless Chromium: plan, edit a box, drag one, generate with the shipped model, then
+    change the word of an uploaded image in the Edit tab."""
     from playwright.sync_api import expect, sync_playwright
 
     from textgen.pipeline import SHIPPED_MODEL
@@ -459,6 +461,25 @@ def test_browser_plan_edit_drag_add_delete_generate(tmp_path, tiny_model):
                 time.sleep(0.5)  # let the gallery's images finish decoding for the screenshot
                 shot = tmp_path / "ui.png"
                 page.screenshot(path=str(shot), full_page=True)
+
+                # The Edit tab: upload a sign, OCR's box appears as a row, change its text, edit, compare.
+                sign = Image.new("RGB", (160, 96), (250, 250, 245))
+                ImageDraw.Draw(sign).text((18, 34), "SALE", fill=(10, 10, 10),
+                                          font=get_font(resolve_font("noto-sans-bold"), 34))  # fmt: skip
+                sign.save(tmp_path / "sign.png")
+                page.click("#tg-tab-edit-button")
+                page.set_input_files("#tg-edit-image input[type=file]", str(tmp_path / "sign.png"))
+                expect(page.locator("#tg-edit-status")).to_contain_text("OCR found 1 text box", timeout=60_000)
+                expect(page.locator('#tg-edit-table [data-testid="cell-0-0"]')).to_have_text("SALE")
+                page.locator('#tg-edit-table [data-testid="cell-0-1"]').dblclick()
+                page.keyboard.press("Control+A")
+                page.keyboard.type("OPEN")
+                page.keyboard.press("Enter")
+                page.click("#tg-edit-run")
+                expect(page.locator("#tg-edit-status")).to_contain_text("1 box edited", timeout=180_000)
+                expect(page.locator("#tg-edit-after img")).to_have_count(1)
+                expect(page.locator("#tg-edit-reads")).to_contain_text("OPEN")
+                expect(page.locator("#tg-edit-files a[href$='/edited.png']")).to_have_count(1)
             finally:
                 browser.close()
     finally:

@@ -10,6 +10,7 @@ The layout editor is a table (numbers, the must) and a canvas drawn by a small s
 # annotations, and `gr` is imported inside build_app (Gradio stays out of `import textgen.ui`).
 from typing import Any
 
+from textgen.ui.editor import build_edit_tab
 from textgen.ui.studio import SHIPPED, Studio, StudioOptions, UIError, empty_canvas, friendly_error, model_defaults
 from textgen.ui.table import COLUMNS, DATATYPES, TableError, delete_row, move_row, new_row
 
@@ -128,7 +129,9 @@ PAGE_CSS = """
 HELP = """Plan a layout from the prompt's quoted words, then fix it: **drag** a box on the preview to move it (its
 corner handle resizes it) or **edit the table** (pixels of the canvas; `angle` in degrees, counter-clockwise;
 `font` a name below or a font file path; `color` `#rrggbb` or a name). The glyph preview re-renders after every
-edit. **Generate** paints the layout with the chosen model and reads every image back with OCR."""
+edit. **Generate** paints the layout with the chosen model and reads every image back with OCR. The **Edit** tab
+changes the words of an image you upload: OCR finds its text, you type the new words, only those boxes are
+repainted."""
 
 
 def _ok(message: str) -> str:
@@ -270,7 +273,7 @@ def build_app(options: StudioOptions | None = None, studio: Studio | None = None
         gr.Markdown("# textgen studio\n" + HELP)
         canvas_size = gr.State((canvas.width, canvas.height))
         selected = gr.State(None)
-        with gr.Row():
+        with gr.Tab("Create", elem_id="tg-tab-create"), gr.Row():
             with gr.Column(scale=3):
                 prompt = gr.Textbox(label="Prompt", value=EXAMPLE_PROMPT, lines=2, elem_id="tg-prompt")
                 with gr.Row():
@@ -349,6 +352,15 @@ def build_app(options: StudioOptions | None = None, studio: Studio | None = None
                     wrap=True,
                 )
                 downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="tg-files")
+
+        with gr.Tab("Edit", elem_id="tg-tab-edit"):
+            build_edit_tab(
+                gr,
+                studio,
+                [opts.model or SHIPPED, *[c for c in model_choices if c != (opts.model or SHIPPED)]],
+                _ok,
+                _error,
+            )
 
         # ---------------------------------------------------------------------------------------------- wiring
         layout_out = [editor, status, layout_dl, glyph_dl]
