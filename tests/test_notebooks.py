@@ -7,10 +7,10 @@ import nbformat
 import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
-NAMES = ["01_generate_poster.ipynb", "02_data_prep.ipynb", "03_training.ipynb"]
+NAMES = ["01_generate_poster.ipynb", "02_data_prep.ipynb", "03_training.ipynb", "04_edit.ipynb"]
 
 
-def test_the_three_walkthroughs_exist():
+def test_the_walkthroughs_exist():
     assert [path.name for path in NOTEBOOKS] == NAMES
 
 
