@@ -245,16 +245,11 @@ class PosterPipeline:
 
     def score(self, images: Sequence[Image.Image], layout: Layout) -> tuple[list[float], list[list[str]]]:
         """OCR score of each image against the layout's texts: mean NED over boxes (1 = all read exactly)."""
-        from textgen.core.metrics import ned
+        from textgen.core.metrics import ocr_score
         from textgen.eval_read import read_boxes
 
-        scores, texts = [], []
-        for image in images:
-            read = read_boxes(image, layout, self.ocr_engine)
-            texts.append(read)
-            pairs = list(zip(layout.texts, read))
-            scores.append(sum(ned(pred, target) for target, pred in pairs) / len(pairs) if pairs else 0.0)
-        return scores, texts
+        texts = [read_boxes(image, layout, self.ocr_engine) for image in images]
+        return [ocr_score(read, layout.texts) for read in texts], texts
 
     # --------------------------------------------------------------------------------------------- call
     def check_inputs(
@@ -415,7 +410,9 @@ class PosterPipeline:
         scores = ocr_texts = None
         if best_of > 1 and layout.boxes:
             scores, ocr_texts = self.score(images, layout)
-            order = sorted(range(len(images)), key=lambda i: -scores[i])  # stable: ties keep generation order
+            from textgen.core.metrics import best_first
+
+            order = best_first(scores)  # ties keep generation order
             images = [images[i] for i in order]
             scores = [scores[i] for i in order]
             ocr_texts = [ocr_texts[i] for i in order]
@@ -464,11 +461,13 @@ class PosterPipeline:
             )  # fmt: skip
             for k in range(best_of)
         ]
-        results.sort(key=lambda r: -sum(r.scores) / len(r.scores))  # stable: ties keep seed order
+        from textgen.core.metrics import best_first, ocr_score
+
+        results = [results[i] for i in best_first([ocr_score(r.reads, r.layout.texts) for r in results])]
         first = results[0]
         glyph = render_glyph(first.layout, options=GlyphOptions(**self.config.glyph_options))
         return PosterOutput(
             images=[r.image for r in results], layout=first.layout, glyph=glyph, control_image=first.mask,
-            scores=[sum(r.scores) / len(r.scores) for r in results], ocr_texts=[r.reads for r in results],
+            scores=[ocr_score(r.reads, r.layout.texts) for r in results], ocr_texts=[r.reads for r in results],
             unet_evaluations=sum(r.evaluations for r in results),
         )  # fmt: skip

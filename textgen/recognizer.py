@@ -243,14 +243,10 @@ class RecognizerScorer:
         return [texts[i * k : (i + 1) * k] for i in range(len(images))]
 
     def __call__(self, images: Sequence[Any], layout: Any) -> tuple[list[float], list[list[str]]]:
-        from textgen.core.metrics import ned
+        from textgen.core.metrics import ocr_score
 
         reads = self.read(images, layout)
-        scores = []
-        for read in reads:
-            pairs = list(zip(layout.texts, read))
-            scores.append(sum(ned(pred, target) for target, pred in pairs) / len(pairs) if pairs else 0.0)
-        return scores, reads
+        return [ocr_score(read, layout.texts) for read in reads], reads
 
 
 def low_noise_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, power: float = 1.0) -> torch.Tensor:

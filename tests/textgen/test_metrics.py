@@ -16,6 +16,7 @@ from textgen.core.colors import (
     srgb_to_lab,
 )
 from textgen.core.metrics import (
+    best_first,
     edit_distance,
     f_measure,
     glyphcontrol_scores,
@@ -24,6 +25,7 @@ from textgen.core.metrics import (
     mean,
     ned,
     normalize_spaces,
+    ocr_score,
     reading_candidates,
     textdiffuser_scores,
     words_of,
@@ -260,3 +262,19 @@ def test_estimate_colors_empty_box_and_bad_shapes():
 def test_mean_of_nothing_is_none():
     assert mean([]) is None
     assert mean([True, False, True, True]) == 0.75
+
+
+def test_ocr_score_is_the_mean_ned_over_boxes_not_the_max_or_the_first():
+    targets = ["SALE", "TODAY", "50% OFF"]
+    reads = ["SALE", "TODAX", ""]  # 1.0, 0.8, 0.0: mean 0.6, max 1.0, first 1.0
+    assert ocr_score(reads, targets) == pytest.approx(0.6)
+    assert ocr_score(["SALE"], ["SALE"]) == 1.0 and ocr_score([], []) == 0.0
+    assert ocr_score(["sale"], ["SALE"]) == 0.0  # case counts
+    with pytest.raises(ValueError, match="2 readings for 3 boxes"):
+        ocr_score(["A", "B"], targets)
+
+
+def test_best_first_orders_high_to_low_and_keeps_ties_in_generation_order():
+    assert best_first([0.2, 0.9, 0.5]) == [1, 2, 0]
+    assert best_first([0.5, 0.9, 0.5, 0.9]) == [1, 3, 0, 2]
+    assert best_first([]) == [] and best_first([0.3]) == [0]

@@ -103,6 +103,28 @@ def ned(pred: str, target: str) -> float:
     return 1.0 - edit_distance(pred, target) / longest
 
 
+def ocr_score(reads: Sequence[str], targets: Sequence[str]) -> float:
+    """How well one image's words read back: the mean :func:`ned` over its boxes (1 = every box read exactly).
+
+    The score best-of-N ranks candidates by and region repair keeps the best reading with. Every box counts the
+    same, whatever its length; an image with no boxes scores 0.
+
+    Raises:
+        ValueError: ``reads`` and ``targets`` differ in length (one reading per box is expected).
+    """
+    if len(reads) != len(targets):
+        raise ValueError(f"ocr_score: {len(reads)} readings for {len(targets)} boxes")
+    if not targets:
+        return 0.0
+    return sum(ned(read, target) for read, target in zip(reads, targets)) / len(targets)
+
+
+def best_first(scores: Sequence[float]) -> list[int]:
+    """Indices of ``scores`` from the highest to the lowest; ties keep their original order (the first generated
+    candidate, or the first seed, wins)."""
+    return sorted(range(len(scores)), key=lambda i: -scores[i])
+
+
 # ------------------------------------------------------------------------------------------------ AnyText
 
 
