@@ -10,7 +10,9 @@ Every pixel outside the edited boxes (grown by ``--margin``) comes back exactly 
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
+from typing import Any
 
 from textgen.core.cliargs import CommandError, float_in, int_in
 
@@ -44,6 +46,17 @@ def _parse_box(value: str, index: int) -> tuple[float, float, float, float]:
     return x0, y0, x1, y1
 
 
+def replacements(found: list, old: str, new: str) -> list[tuple[Any, str]]:
+    """The OCR lines that hold ``old`` and the text each becomes: a line that reads ``old`` (any case) becomes
+    ``new``; a line where ``old`` is one of its words keeps its other words (``WHY PAY FOR`` with ``PAY=BUY``
+    becomes ``WHY BUY FOR``), since the line's box is what gets repainted."""
+    exact = [(b, new) for b in found if b.text.strip().lower() == old.lower()]
+    if exact:
+        return exact
+    pattern = re.compile(rf"(?<!\S){re.escape(old)}(?!\S)", re.IGNORECASE)
+    return [(b, pattern.sub(new, b.text.strip())) for b in found if pattern.search(b.text)]
+
+
 def read_edits(args: argparse.Namespace, image, engine) -> tuple[list[tuple[str, tuple]], list[str]]:
     """The ``(new text, pixel box)`` edits the arguments ask for, and notes on what OCR found.
 
@@ -65,16 +78,13 @@ def read_edits(args: argparse.Namespace, image, engine) -> tuple[list[tuple[str,
             old, sep, new = item.partition("=")
             if not sep or not old.strip() or not new.strip():
                 raise CommandError(f"--replace {item!r}: expected OLD=NEW")
-            hits = [b for b in found if b.text.strip().lower() == old.strip().lower()]
-            if not hits:
-                words = [b for b in found if old.strip().lower() in b.text.lower().split()]
-                hits = words
+            hits = replacements(found, old.strip(), new.strip())
             if not hits:
                 seen = ", ".join(repr(b.text) for b in found) or "nothing"
                 raise CommandError(f"--replace: {old!r} not found in {args.image}; OCR read {seen}")
-            for hit in hits:
-                edits.append((new.strip(), hit.box))
-                notes.append(f"{hit.text!r} at {[round(v) for v in hit.box]} -> {new.strip()!r}")
+            for hit, text in hits:
+                edits.append((text, hit.box))
+                notes.append(f"{hit.text!r} at {[round(v) for v in hit.box]} -> {text!r}")
     if not edits:
         raise CommandError("nothing to edit: give --box/--text, --layout or --replace OLD=NEW")
     for i, (text, (x0, y0, x1, y1)) in enumerate(edits):

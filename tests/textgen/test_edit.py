@@ -215,3 +215,16 @@ def test_edit_evaluation_scores_accuracy_residue_and_preservation(pipe, tmp_path
     assert s["residue_rate"] == pytest.approx(2 / 3)
     assert s["unchanged_outside"] == 1.0 and s["ring_psnr_min"] == float("inf")
     assert len(list((tmp_path / "images").glob("*.png"))) == 3
+
+
+def test_replace_keeps_the_other_words_of_an_ocr_line():
+    from textgen.edit_cli import replacements
+
+    def line(text):
+        return OCRBox(text=text, polygon=((0, 0), (9, 0), (9, 9), (0, 9)), box=(0, 0, 9, 9), confidence=1.0)
+
+    found = [line("WHY PAY FOR"), line("NOTHING?"), line("pay")]
+    assert [t for _, t in replacements(found, "PAY", "BUY")] == ["BUY"]  # a line that is the word wins
+    assert [t for _, t in replacements(found[:2], "pay", "BUY")] == ["WHY BUY FOR"]
+    assert replacements(found[:2], "PA", "X") == []  # whole words only
+    assert [t for _, t in replacements(found, "NOTHING?", "ALL")] == ["ALL"]
