@@ -5,7 +5,7 @@
 # memory (--in_memory). Resumable: rerun the same command to continue from the latest checkpoint in $RUN. When the
 # run reaches $STEPS (or is rerun with STEPS=<step of its latest checkpoint>) it writes $RUN/pipeline, the folder
 # textgen ships as textgen/weights/textgen-tiny.
-# Usage: DATA=data RUN=runs/tiny THREADS=2 [STEPS=3000] bash recipes/train_tiny.sh
+# Usage: DATA=data RUN=runs/tiny THREADS=2 STEPS=1500 bash recipes/train_tiny.sh   (1500: the shipped model)
 # To continue from a saved model instead of from scratch (e.g. the shipped one on a fresh machine, where the run's
 # checkpoints are gone): FROM=textgen/weights/textgen-tiny RUN=runs/tiny-more bash recipes/train_tiny.sh
 # A decaying learning rate over a planned number of steps: add LR_SCHEDULE=cosine STEPS=1300 (keep STEPS on resumes).
