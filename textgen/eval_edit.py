@@ -43,6 +43,20 @@ def edit_cases(n: int, seed: int = 31337, size: int = 128) -> list[dict[str, Any
     return cases
 
 
+HEIGHT_BINS = (0, 16, 20, 24, 28, 32, 40, 56, 1000)  # the bins of recipes/height_curve.py, to compare with generation
+
+
+def by_height(rows: list[dict[str, Any]], edges: tuple[float, ...] = HEIGHT_BINS) -> list[dict[str, Any]]:
+    """Edit Sentence Accuracy per box-height bin (pixels), for the bins that hold cases."""
+    out = []
+    for lo, hi in zip(edges, edges[1:]):
+        inside = [r for r in rows if lo <= r["box_height_px"] < hi]
+        if inside:
+            accuracy = round(sum(r["exact"] for r in inside) / len(inside), 3)
+            out.append({"from_px": lo, "to_px": hi, "cases": len(inside), "edit_sentence_accuracy": accuracy})
+    return out
+
+
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)) if a.size else 0.0
     return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
@@ -77,6 +91,7 @@ def evaluate_edits(pipe: Any, engine: Any, n: int, out_dir: str | Path, seed: in
             else 1.0,
             "ring_psnr": _psnr(before[ring], after[ring]), "seconds": round(time.perf_counter() - t0, 3),
             "unet_evaluations": result.evaluations,
+            "box_height_px": round((case["box"][3] - case["box"][1]) * image.height, 1),
         })  # fmt: skip
         Image.fromarray(np.concatenate([before, after], axis=1)).save(out / "images" / f"{i:03d}.png")
     n_rows = max(1, len(rows))
@@ -89,6 +104,7 @@ def evaluate_edits(pipe: Any, engine: Any, n: int, out_dir: str | Path, seed: in
         "ring_psnr_min": min((r["ring_psnr"] for r in rows), default=math.inf),
         "seconds_per_edit": sum(r["seconds"] for r in rows) / n_rows,
     }
+    summary["by_box_height"] = by_height(rows)
     report = {"summary": summary, "cases": rows}
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     return report

@@ -215,6 +215,23 @@ def test_edit_evaluation_scores_accuracy_residue_and_preservation(pipe, tmp_path
     assert s["residue_rate"] == pytest.approx(2 / 3)
     assert s["unchanged_outside"] == 1.0 and s["ring_psnr_min"] == float("inf")
     assert len(list((tmp_path / "images").glob("*.png"))) == 3
+    heights = [r["box_height_px"] for r in report["cases"]]
+    assert heights == [round((c["box"][3] - c["box"][1]) * 128, 1) for c in cases]
+    assert sum(b["cases"] for b in s["by_box_height"]) == 3
+    right_bin = next(b for b in s["by_box_height"] if b["from_px"] <= heights[0] < b["to_px"])
+    assert right_bin["edit_sentence_accuracy"] > 0  # the one exact edit is counted in its own bin
+
+
+def test_by_height_bins_the_cases():
+    from textgen.eval_edit import by_height
+
+    rows = [{"box_height_px": 14.0, "exact": False}, {"box_height_px": 22.0, "exact": True},
+            {"box_height_px": 23.9, "exact": False}, {"box_height_px": 60.0, "exact": True}]  # fmt: skip
+    assert by_height(rows) == [
+        {"from_px": 0, "to_px": 16, "cases": 1, "edit_sentence_accuracy": 0.0},
+        {"from_px": 20, "to_px": 24, "cases": 2, "edit_sentence_accuracy": 0.5},
+        {"from_px": 56, "to_px": 1000, "cases": 1, "edit_sentence_accuracy": 1.0},
+    ]
 
 
 def test_replace_keeps_the_other_words_of_an_ocr_line():
