@@ -346,7 +346,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="report folder (report.json, report.html, thumbs/)")
     parser.add_argument("--engine", default="default", choices=["default", "rapidocr", "easyocr"], help="OCR engine")
     parser.add_argument("--languages", nargs="+", default=["en"], help="OCR languages (en, zh)")
-    parser.add_argument("--threads", type=int_in(1, 256), default=1, help="OCR threads (1 is robust when shared)")
+    parser.add_argument(
+        "--threads",
+        "--ocr-threads",
+        dest="threads",
+        type=int_in(1, 256),
+        default=1,
+        help="OCR threads (1 is robust when shared; prep spells it --ocr-threads)",
+    )
     parser.add_argument("--clip-model", help="local CLIP model folder: adds a CLIP score of image and prompt")
     parser.add_argument(
         "--palette", choices=["synth", "basic"], default="synth", help="named colours for the colour check"

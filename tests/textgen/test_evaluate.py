@@ -432,3 +432,14 @@ def test_clip_score_with_a_local_tiny_clip(tiny_clip):
     assert report.aggregates["clip_score"]["images"] == 1
     with pytest.raises(FileNotFoundError, match="no such CLIP model folder"):
         ClipScorer(tiny_clip / "missing")
+
+
+def test_one_option_has_one_spelling_across_commands_with_the_old_one_kept():
+    from textgen.cli import build_parser
+
+    parser = build_parser()
+    evaluate = parser.parse_args(["evaluate", "imgs", "-o", "r", "--ocr-threads", "3", "--num-images", "2"])
+    assert evaluate.threads == 3 and evaluate.n == 2
+    assert parser.parse_args(["evaluate", "imgs", "-o", "r", "--threads", "2", "--n", "4"]).n == 4
+    generate = parser.parse_args(["generate", "p", "-o", "x.png", "--n", "2"])
+    assert generate.num_images == 2
