@@ -88,6 +88,26 @@ CASES = [
     ("eval-escape", lambda: (Path("images/manifest.jsonl").write_text(json.dumps(
         {"image": "../../../../etc/passwd", "texts": ["x"]}) + "\n"), ["evaluate", "images", "-o", "rep"])[1],
      "outside"),
+    # edit: images, boxes, texts, replacements (all refused before the model loads)
+    ("edit-missing", lambda: ["edit", "nope.png", "-o", "out.png", "--box", "1,1,9,9", "--text", "A"], "nope.png"),
+    ("edit-not-image", lambda: (Path("in_x.png").write_text("not an image"),
+                                ["edit", "in_x.png", "-o", "out.png", "--box", "1,1,9,9", "--text", "A"])[1],
+     "not a readable image"),
+    ("edit-box-outside", lambda: ["edit", "images/a.png", "-o", "out.png", "--box", "10,10,90,20", "--text", "A"],
+     "outside the 64x64 image"),
+    ("edit-box-empty", lambda: ["edit", "images/a.png", "-o", "out.png", "--box", "30,10,20,20", "--text", "A"],
+     "empty or outside"),
+    ("edit-box-syntax", lambda: ["edit", "images/a.png", "-o", "out.png", "--box", "1,2,3", "--text", "A"],
+     "X0,Y0,X1,Y1"),
+    ("edit-mismatch", lambda: ["edit", "images/a.png", "-o", "out.png", "--box", "1,1,9,9"], "one --text per --box"),
+    ("edit-nothing", lambda: ["edit", "images/a.png", "-o", "out.png"], "nothing to edit"),
+    ("edit-replace-syntax", lambda: ["edit", "images/a.png", "-o", "out.png", "--replace", "OPEN"], "OLD=NEW"),
+    ("edit-zwsp", lambda: ["edit", "images/a.png", "-o", "out.png", "--box", "1,1,60,30", "--text", ZWSP],
+     "no visible character"),
+    ("edit-steps-neg", lambda: ["edit", "images/a.png", "-o", "out.png", "--box", "1,1,9,9", "--text", "A",
+                                "--steps", "-3"], "--steps"),
+    # ui: refused before the server starts
+    ("ui-canvas", lambda: ["ui", "--canvas", "0x10"], "canvas"),
     # synth, prep, trainers
     ("synth-n-neg", lambda: ["synth", "-o", "s", "--n", "-1"], "n must be"),
     ("synth-size", lambda: ["synth", "-o", "s", "--n", "1", "--size", "8"], "size must be"),
@@ -130,6 +150,7 @@ def _argparse_case(name: str) -> bool:
         "render-huge", "render-overflow", "render-zero", "render-pixels", "layout-huge", "gen-steps-neg",
         "gen-steps-zero", "gen-guidance-inf", "gen-guidance-nan", "gen-control-nan", "gen-control-neg",
         "gen-best-of", "gen-size", "gen-seed-neg", "eval-steps", "eval-guidance", "synth-size-choice",
+        "edit-steps-neg", "ui-canvas",
     }  # fmt: skip
 
 
@@ -142,8 +163,13 @@ class _nullcontext:
 
 
 def _is_input(path: Path) -> bool:
-    # files the case itself wrote as its input (layouts, manifests); never outputs
-    return path.suffix in (".json", ".jsonl") and path.parent.name in ("", "images") or path.name.endswith(".json")
+    # files the case itself wrote as its input (layouts, manifests, in_* files); never outputs
+    return (
+        path.suffix in (".json", ".jsonl")
+        and path.parent.name in ("", "images")
+        or path.name.endswith(".json")
+        or path.name.startswith("in_")
+    )
 
 
 def test_full_disk_leaves_the_previous_output_untouched(env, monkeypatch, capsys):
