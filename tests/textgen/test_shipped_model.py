@@ -48,8 +48,8 @@ WORDS = ("OPEN", "SALE", "CAFE", "STOP", "HELLO", "PIZZA", "JAZZ", "MUSIC", "FRE
 
 def test_the_words_it_paints_read_back(pipe):
     """A guard on the model card's legibility claim: the new user's test (recipes/open_test.py), 10 words x 2 seeds
-    at the model's own settings. The card measures 39 of 40 (4 seeds); a floor of 16 of 20 fails on a regression,
-    not on one unlucky seed."""
+    at the model's own settings. The card measures 80 of 80 (8 seeds, these two among them); a floor of 18 of 20
+    fails on a regression, not on one platform's rounding of one image."""
     from textgen.core.ocr import get_engine
     from textgen.eval_read import read_boxes
 
@@ -62,7 +62,7 @@ def test_the_words_it_paints_read_back(pipe):
             read = read_boxes(out.images[0], out.layout, engine)[0]
             reads.append(read)
             exact += read == word
-    assert exact >= 16, f"only {exact} of 20 words read back: {reads}"
+    assert exact >= 18, f"only {exact} of 20 words read back: {reads}"
 
 
 def test_fixed_seed_gives_the_same_image_and_another_seed_differs(pipe):
