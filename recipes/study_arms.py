@@ -89,6 +89,9 @@ ARMS: dict[str, Arm] = {
     "anc_wide": Arm("aligned_no_controlnet with the (64,128,256)x2 UNet", stack={**WIDE, "controlnet": False},
                     glyph="mask"),
     # combinations where the single changes interact
+    "anc_mid_t_ocr_loss": Arm("aligned_no_controlnet with logit-normal timesteps and the text-perceptual loss",
+                              stack={"controlnet": False}, glyph="mask",
+                              train={"timestep_sampling": "logit_normal", "ocr_loss_weight": 0.05}),
     "aligned_no_controlnet": Arm("aligned + no ControlNet", stack={"controlnet": False}, glyph="mask",
                                  extra_samplers=((30, 2.0),)),
     "aligned_curriculum": Arm("aligned + curriculum", glyph="mask", data="curriculum"),
