@@ -141,3 +141,94 @@ def test_shards_read_back_with_webdataset(tmp_path, kit):
     assert [s["__key__"] for s in samples] == ["00000_000000", "00000_000001"]
     assert all(set(s) >= {"jpg", "json"} for s in samples)
     assert json.loads(samples[0]["json"])["layout"]["boxes"][0]["text"] == "OPEN"
+
+
+def test_stats_file_lists_every_count_in_a_fixed_order_and_sums_several_rows(tmp_path, kit):
+    writer = ShardWriter(tmp_path, "00003", {"engine": "rapidocr", "input": "in/", "fingerprint": "f1"})
+    first = _row(kit, "00003_000000")
+    first["caption_source"] = "captioner"
+    second = _row(kit, "00003_000001", text="SALE")
+    second["caption_source"] = "captioner"
+    second["source"] = {"path": "b.png"}  # rows may carry the source as a dict already
+    bare = _row(kit, "00003_000002", text="NOW")
+    for key in ("seconds", "dropped", "transforms", "detail"):
+        bare.pop(key)  # optional fields: absent means none
+    reject = _row(kit, "00003_000003", reject="no_text")
+    reject.pop("detail")
+    for row in (first, second, bare, reject):
+        writer.add(row)
+    stats = writer.close()
+    assert list(stats) == [
+        "shard", "input", "fingerprint", "inputs", "written", "rejected_total", "rejected", "dropped_boxes", "boxes",
+        "captioned", "transforms", "seconds", "stage_seconds", "engine", "finished",
+    ]  # fmt: skip
+    assert (stats["shard"], stats["input"], stats["fingerprint"]) == ("00003", "in/", "f1")
+    assert stats["captioned"] == 2 and stats["boxes"] == 3 and stats["written"] == 3
+    assert stats["dropped_boxes"] == {"box_garbage": 4} and stats["transforms"] == {"exif_transpose": 2}
+    assert stats["stage_seconds"]["ocr"] == 1.5 and stats["stage_seconds"]["decode"] == 0.03  # 3 rows timed, 1 not
+    assert stats["stage_seconds"]["write"] > 0 and 0 <= stats["seconds"] < 600
+    assert all(v == round(v, 3) for v in stats["stage_seconds"].values())
+    text = (tmp_path / "00003_stats.json").read_text(encoding="utf-8")
+    assert text.startswith('{\n  "shard": "00003",\n') and text.endswith("}\n")  # indented, one key a line
+    assert [t.key for t in iter_shard(tmp_path / "00003.tar")] == ["00003_000000", "00003_000001", "00003_000002"]
+    rejected = json.loads((tmp_path / "00003_rejected.jsonl").read_text())
+    assert rejected["detail"] == "" and rejected["reason"] == "no_text"
+    writer.abort()  # after close: nothing to drop, the published shard stays
+    assert shard_done(tmp_path, "00003") and (tmp_path / "00003.tar").is_file()
+
+
+def test_write_time_accumulates_over_rows(tmp_path, kit, monkeypatch):
+    import data_prep.writer as writer_module
+
+    clock = iter(range(100))
+    monkeypatch.setattr(writer_module.time, "perf_counter", lambda: float(next(clock)))
+    writer = ShardWriter(tmp_path, "00004")
+    for i in range(3):
+        writer.add(_row(kit, f"00004_{i:06d}"))
+    assert writer.stage_seconds["write"] == 3.0  # 1 s per row on the fake clock, summed
+    writer.abort()
+
+
+def test_summarize_adds_every_field_and_tolerates_old_stats_files(tmp_path):
+    (tmp_path / "00000_stats.json").write_text(json.dumps({
+        "inputs": 3, "written": 2, "rejected_total": 1, "boxes": 5, "rejected": {"no_text": 1},
+        "dropped_boxes": {"box_garbage": 2}, "stage_seconds": {"ocr": 1.23456, "decode": 0.5},
+    }), encoding="utf-8")  # fmt: skip
+    (tmp_path / "00001_stats.json").write_text(
+        json.dumps(
+            {
+                "inputs": 4,
+                "written": 4,
+                "rejected_total": 0,
+                "dropped_boxes": {"box_garbage": 1, "box_small": 3},
+                "stage_seconds": {"ocr": 2.0001},
+            }
+        ),
+        encoding="utf-8",
+    )  # fmt: skip  (an older file: no "boxes", no "rejected")
+    (tmp_path / "notes_stats.json").write_text("{}")  # not a shard's stats file
+    totals = summarize(tmp_path)
+    assert totals == {
+        "shards": 2, "inputs": 7, "written": 6, "rejected_total": 1, "boxes": 5, "rejected": {"no_text": 1},
+        "dropped_boxes": {"box_garbage": 3, "box_small": 3}, "stage_seconds": {"decode": 0.5, "ocr": 3.235},
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("source", "root", "name"),
+    [
+        ({"tar": "in/a.tar", "key": "k1"}, None, "in/a.tar:k1"),
+        ({"tar": "in/a.tar"}, None, "in/a.tar"),
+        ({"list": "urls.jsonl", "line": 7, "path": "x.jpg"}, None, "urls.jsonl:7 (x.jpg)"),
+        ({"list": "urls.jsonl", "line": 7}, None, "urls.jsonl:7"),
+        ({"list": "urls.jsonl"}, None, "urls.jsonl"),
+        ({"path": "sub/a.png"}, "photos", "photos/sub/a.png"),
+        ({"path": "/abs/a.png"}, "photos", "/abs/a.png"),
+        ({"path": "a.png"}, None, "a.png"),
+        ({}, None, "?"),
+    ],
+)
+def test_input_name_says_where_an_input_came_from(source, root, name):
+    from data_prep.writer import input_name
+
+    assert input_name(source, root) == name
