@@ -278,3 +278,21 @@ def test_best_first_orders_high_to_low_and_keeps_ties_in_generation_order():
     assert best_first([0.2, 0.9, 0.5]) == [1, 2, 0]
     assert best_first([0.5, 0.9, 0.5, 0.9]) == [1, 3, 0, 2]
     assert best_first([]) == [] and best_first([0.3]) == [0]
+
+
+def test_score_records_keep_what_was_compared():
+    """Every field of the per-line and per-image records (reports show them), found by mutation testing."""
+    line = line_scores(["SALE"], ["SALE"])[0]
+    assert (line.target, line.read, line.exact, line.ned) == ("SALE", "SALE", True, 1.0)
+    nothing = glyphcontrol_scores([], ["OPEN"])[0]
+    assert (nothing.closest, nothing.ld, nothing.detected) == ("", 4, False)
+    words = textdiffuser_scores(["big SALE"], ["SALE today"])
+    assert words.read == ("big", "sale") and words.intended == ("sale", "today") and words.matched == 1  # lower-cased
+    assert words.precision == 0.5 and words.recall == 0.5 and words.f_measure == pytest.approx(0.5)
+    empty = textdiffuser_scores(["x"], [])
+    assert empty.recall == 0.0 and empty.precision == 0.0
+
+
+def test_f_measure_of_low_precision_and_recall():
+    assert f_measure(0.3, 0.4) == pytest.approx(2 * 0.12 / 0.7)  # P + R below 1 is still a real F-measure
+    assert f_measure(0.0, 0.0) == 0.0 and f_measure(1.0, 1.0) == 1.0
