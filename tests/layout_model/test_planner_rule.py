@@ -148,3 +148,49 @@ def test_random_prompts_never_fail():
         layout = planner.plan(prompt, width=w, height=h, seed=i)
         layout.validate()
         assert boxes_outside(layout) == 0 and overlapping_pairs(layout) == 0
+
+
+# ---------------------------------------------------------------------- boundaries (found by mutation testing)
+def test_box_intersection_areas_hand_computed():
+    from layout_model.rule import _intersection
+
+    assert _intersection((0, 0, 10, 10), (5, 2, 20, 8)) == 5 * 6
+    assert _intersection((5, 2, 20, 8), (0, 0, 10, 10)) == 30  # symmetric
+    assert _intersection((0, 0, 4, 4), (1, 1, 3, 2)) == 2 * 1  # one inside the other
+    assert _intersection((0, 0, 4, 4), (4, 0, 8, 4)) == 0.0  # touching edges share no area
+    assert _intersection((0, 0, 4, 4), (6, 6, 9, 9)) == 0.0  # apart in both directions
+    assert _intersection((2, 10, 30, 12), (0, 0, 40, 11)) == 28 * 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "ok"),
+    [
+        ({"min_height": 0.99}, True), ({"min_height": 1.0}, False), ({"min_height": 1.5}, False),
+        ({"anchors": (0.0, 1.0)}, True), ({"anchors": (1.01,)}, False),
+        ({"margin": 0.0}, True), ({"margin": 0.49}, True), ({"margin": 0.5}, False), ({"margin": 1.0}, False),
+        ({"title_width": (0.0, 0.5)}, False), ({"title_width": (0.5, 0.5)}, True), ({"title_width": (0.5, 1.0)}, True),
+        ({"title_width": (0.5, 1.5)}, False), ({"subtitle_ratio": (0.6, 0.4)}, False),
+    ],
+)  # fmt: skip
+def test_rule_options_accept_their_documented_ranges_and_nothing_else(fields, ok):
+    from layout_model.rule import RuleOptions
+
+    if ok:
+        RuleOptions(**fields)
+    else:
+        with pytest.raises(ValueError, match="RuleOptions"):
+            RuleOptions(**fields)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "ok"),
+    [(1, 1, True), (64, 1, True), (0, 5, False), (5, 0, False), (64.0, 64, False), (64, 64.0, False), (-3, 8, False)],
+)
+def test_canvas_size_must_be_positive_integers(width, height, ok):
+    from layout_model.rule import _check_size
+
+    if ok:
+        _check_size(width, height)
+    else:
+        with pytest.raises(ValueError, match="positive integers"):
+            _check_size(width, height)
