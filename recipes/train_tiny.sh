@@ -9,6 +9,8 @@
 # To continue from a saved model instead of from scratch (e.g. the shipped one on a fresh machine, where the run's
 # checkpoints are gone): FROM=textgen/weights/textgen-tiny RUN=runs/tiny-more bash recipes/train_tiny.sh
 # A decaying learning rate over a planned number of steps: add LR_SCHEDULE=cosine STEPS=1300 (keep STEPS on resumes).
+# EDIT=1: one model that generates and edits: the UNet also takes the masked image and the mask (from scratch:
+# recipes/tiny_stack_edit.json; with FROM: the loaded UNet is widened, the new inputs starting at zero).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-data}
@@ -22,6 +24,8 @@ SEED=${SEED:-0}  # training seed (noise, batch order); a FROM= run can take a ne
 TEXT_WEIGHT=${TEXT_WEIGHT:-3}  # loss weight on the text cells: 1 + this
 # uniform: the shipped model; logit_normal (mid noise trained most) read 4.5x more lines at 500 steps in the study
 TIMESTEPS=${TIMESTEPS:-uniform}
+EDIT=${EDIT:-0}
+WHOLE_MASK=${WHOLE_MASK:-0.5}  # with EDIT=1: share of samples masked whole (generation); the rest mask text boxes
 # Sizes below are the shipped model's; the test suite shrinks them to run the recipe in seconds.
 STACK=${STACK:-recipes/tiny_stack.json}
 N_TRAIN=${N_TRAIN:-30000}
@@ -35,14 +39,16 @@ textgen synth -o "$DATA/synth128" --n "$N_TRAIN" --size 128 --seed 1000 --mode s
 textgen synth -o "$DATA/synth128_val" --n "$N_VAL" --size 128 --seed 777777 --shard-size 64
 
 # 2. Glyph-input UNet + character-level CLIP text encoder, trained jointly from scratch (or from $FROM).
-if [[ -n "$FROM" ]]; then START=(--pretrained_model "$FROM"); else START=(--init_config "$STACK"); fi
+if [[ "$EDIT" == 1 && -z "$FROM" && "$STACK" == recipes/tiny_stack.json ]]; then STACK=recipes/tiny_stack_edit.json; fi
+if [[ -n "$FROM" ]]; then START=(--pretrained_model "$FROM" --local_files_only); else START=(--init_config "$STACK"); fi
+if [[ "$EDIT" == 1 && -n "$FROM" ]]; then START+=(--add_edit_inputs); fi
 OMP_NUM_THREADS="$THREADS" exec textgen train-controlnet \
   "${START[@]}" --train_unet --train_text_encoder \
   --train_shards "$DATA/synth128" --resolution 128 --glyph_source mask --in_memory \
   --memory_cache "$DATA/decoded" --dataloader_num_workers "$THREADS" \
   --train_batch_size "$BATCH" --learning_rate "$LR" --lr_scheduler "$LR_SCHEDULE" --lr_warmup_steps 100 \
   --max_grad_norm 1 --use_ema --ema_decay 0.999 --caption_dropout 0.1 --text_loss_weight "$TEXT_WEIGHT" \
-  --timestep_sampling "$TIMESTEPS" --output_dir "$RUN" --seed "$SEED" --max_train_steps "$STEPS" \
+  --timestep_sampling "$TIMESTEPS" --whole_mask_share "$WHOLE_MASK" --output_dir "$RUN" --seed "$SEED" --max_train_steps "$STEPS" \
   --checkpointing_steps "$CHECKPOINT_EVERY" --checkpoints_total_limit 2 \
   --validation_steps "$VALIDATE_EVERY" --validation_shards "$DATA/synth128_val" --num_validation_samples 8 \
   --validation_inference_steps 10 --validation_guidance_scale 1 \

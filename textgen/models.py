@@ -155,6 +155,11 @@ class StackConfig:
         controlnet: Build a glyph ControlNet beside the UNet. ``False`` (needs ``glyph_concat``) leaves the glyph to
             the UNet's input alone: a third cheaper per step, and the study in recipes/README.md measures what the
             ControlNet adds.
+        inpaint: Also feed the UNet the image to edit: the masked image in the image space (``latent`` channels,
+            zero where masked) and the mask space-to-depth like the glyph (``factor**2`` channels), after the glyph
+            (needs ``glyph_concat``). Trained with text boxes masked and, for a share of samples, the whole image
+            (which is generation: nothing known, everything masked), one model generates and edits — AnyText's and
+            TextDiffuser's design.
     """
 
     resolution: int = 64
@@ -174,6 +179,7 @@ class StackConfig:
     controlnet_zero_init: bool = True
     glyph_concat: bool = False
     controlnet: bool = True
+    inpaint: bool = False
 
     def embedding_channels(self) -> tuple[int, ...]:
         if self.controlnet_embedding is not None:
@@ -202,6 +208,8 @@ def build_stack(config: StackConfig | None = None, seed: int = 0) -> dict[str, A
     cfg = config or StackConfig()
     if not cfg.controlnet and not cfg.glyph_concat:
         raise ValueError("a stack without a ControlNet needs glyph_concat=True: the glyph must reach the UNet somehow")
+    if cfg.inpaint and not cfg.glyph_concat:
+        raise ValueError("inpaint=True needs glyph_concat=True: the masked image and mask follow the glyph channels")
     if cfg.resolution % cfg.factor:
         raise ValueError(f"resolution {cfg.resolution} is not a multiple of the image-space factor {cfg.factor}")
     torch.manual_seed(seed)
@@ -248,7 +256,7 @@ def build_stack(config: StackConfig | None = None, seed: int = 0) -> dict[str, A
             conv.reset_parameters()
         controlnet.controlnet_cond_embedding.conv_out.reset_parameters()
     if cfg.glyph_concat:
-        unet = _widen_input(unet, extra=cfg.factor**2)
+        unet = _widen_input(unet, extra=cfg.factor**2 + (latent_channels + cfg.factor**2 if cfg.inpaint else 0))
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
             vocab_size=514,
@@ -281,21 +289,83 @@ def build_stack(config: StackConfig | None = None, seed: int = 0) -> dict[str, A
     }
 
 
-def _widen_input(unet, extra: int):
-    """A copy of ``unet`` whose ``conv_in`` takes ``extra`` more input channels (new weights: default init)."""
+def _widen_input(unet, extra: int, zero: bool = False):
+    """A copy of ``unet`` whose ``conv_in`` takes ``extra`` more input channels.
+
+    The new weights get the default init, or zeros (``zero``: the copy computes exactly what ``unet`` did, whatever
+    the new channels hold — how a trained model starts learning new inputs).
+    """
     from diffusers import UNet2DConditionModel
 
     wide = UNet2DConditionModel.from_config({**unet.config, "in_channels": unet.config.in_channels + extra})
     state = unet.state_dict()
     weight = wide.conv_in.weight.detach().clone()
+    if zero:
+        weight.zero_()
     weight[:, : unet.config.in_channels] = state["conv_in.weight"]
     state["conv_in.weight"] = weight
     wide.load_state_dict(state)
-    return wide
+    return wide if wide.dtype == unet.dtype else wide.to(unet.dtype)
+
+
+@dataclass(frozen=True)
+class UNetInputs:
+    """What a UNet takes beside the noisy latent, in channel order: glyph, masked image, mask.
+
+    Attributes:
+        glyph: Glyph channels (``factor**2``; 0 for a standard UNet).
+        masked: Masked-image channels (the latent's; 0 for a UNet that cannot edit).
+        mask: Mask channels (``factor**2``; 0 for a UNet that cannot edit).
+    """
+
+    glyph: int = 0
+    masked: int = 0
+    mask: int = 0
+
+    @property
+    def edits(self) -> bool:
+        """Whether the UNet takes the image to edit (``StackConfig.inpaint``)."""
+        return self.masked > 0
+
+
+def unet_inputs(unet, latent_channels: int, factor: int) -> UNetInputs:
+    """Reads from ``unet.config.in_channels`` which inputs it takes (see :class:`UNetInputs`).
+
+    Raises:
+        ValueError: a channel count that is none of: the latent; + glyph; + glyph, masked image and mask.
+    """
+    extra = int(unet.config.in_channels) - int(latent_channels)
+    cells = factor * factor
+    if extra == 0:
+        return UNetInputs()
+    if extra == cells:
+        return UNetInputs(glyph=cells)
+    if extra == 2 * cells + latent_channels:
+        return UNetInputs(glyph=cells, masked=latent_channels, mask=cells)
+    raise ValueError(
+        f"a UNet with {unet.config.in_channels} input channels over a {latent_channels}-channel latent (factor "
+        f"{factor}) is none of: standard ({latent_channels}), glyph input ({latent_channels + cells}), editing "
+        f"({latent_channels + 2 * cells + latent_channels})"
+    )
+
+
+def add_edit_inputs(unet, latent_channels: int, factor: int):
+    """A glyph-input UNet widened to also take the masked image and mask, the new weights zero (see ``_widen_input``).
+
+    Raises:
+        ValueError: ``unet`` is not a glyph-input UNet (already editing, or standard).
+    """
+    inputs = unet_inputs(unet, latent_channels, factor)
+    if not inputs.glyph or inputs.edits:
+        raise ValueError(
+            f"only a glyph-input UNet can be given edit inputs; this one takes {unet.config.in_channels} channels"
+            + (" and can edit already" if inputs.edits else "")
+        )
+    return _widen_input(unet, extra=latent_channels + factor * factor, zero=True)
 
 
 def glyph_input_channels(unet, latent_channels: int) -> int:
-    """How many glyph channels ``unet`` takes beside the latent (0 for a standard UNet)."""
+    """How many channels ``unet`` takes beside the latent (0 for a standard UNet)."""
     return int(unet.config.in_channels) - int(latent_channels)
 
 
@@ -332,7 +402,8 @@ class GlyphInputUNet(torch.nn.Module):
 
     Args:
         unet: The UNet trained with the glyph concatenated to its input.
-        glyph: ``(1, C, h, w)`` glyph on the latent grid (:func:`glyph_to_latent_grid`).
+        glyph: ``(1, C, h, w)`` glyph on the latent grid (:func:`glyph_to_latent_grid`), followed, for a UNet
+            that edits, by the masked image's latent and the mask (:class:`UNetInputs`' order).
     """
 
     def __init__(self, unet, glyph) -> None:

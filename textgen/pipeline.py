@@ -262,17 +262,28 @@ class PosterPipeline:
             num_inference_steps, guidance_scale, controlnet_conditioning_scale,
         )  # fmt: skip
 
-    def _glyph_channels(self) -> int:
-        from textgen.models import glyph_input_channels
+    def unet_inputs(self):
+        """What the UNet takes beside the latent (:class:`textgen.models.UNetInputs`): glyph, masked image, mask."""
+        from textgen.models import unet_inputs
 
-        return glyph_input_channels(self.sd.unet, self.sd.vae.config.latent_channels)
+        unet = getattr(self.sd.unet, "unet", self.sd.unet)  # the real UNet while a glyph is being fed
+        return unet_inputs(unet, int(self.sd.vae.config.latent_channels), self.vae_scale_factor)
+
+    @property
+    def edits_natively(self) -> bool:
+        """Whether the model learnt to edit: its UNet takes the masked image and mask (``StackConfig.inpaint``)."""
+        return self.unet_inputs().edits
 
     @contextmanager
-    def _glyph_input(self, glyph: Image.Image, scale: float) -> Iterator[None]:
+    def _glyph_input(
+        self, glyph: Image.Image, scale: float, image: Image.Image | None = None, mask: Image.Image | None = None
+    ) -> Iterator[None]:
         """For a glyph-input UNet (``StackConfig.glyph_concat``): feeds it the glyph during the diffusers call.
 
         The glyph's ink mask, times the ControlNet conditioning ``scale`` (0 blanks the whole glyph condition),
-        goes onto the latent grid; a standard UNet is left alone.
+        goes onto the latent grid; a standard UNet is left alone. A UNet that edits (``StackConfig.inpaint``) also
+        gets ``image`` with ``mask`` (white = repaint) blanked out, and the mask; without them everything is masked,
+        which is generation.
         """
         import numpy as np
         import torch
@@ -280,12 +291,26 @@ class PosterPipeline:
         from textgen.models import GlyphInputUNet, glyph_to_latent_grid
 
         unet = self.sd.unet
-        extra = self._glyph_channels()
-        if extra <= 0:
+        inputs = self.unet_inputs()
+        if not inputs.glyph:
             yield
             return
         ink = 1.0 - np.asarray(glyph.convert("L"), dtype=np.float32) / 255.0
-        grid = glyph_to_latent_grid(torch.from_numpy(ink)[None, None] * scale, extra)
+        parts = [glyph_to_latent_grid(torch.from_numpy(ink)[None, None] * scale, inputs.glyph)]
+        if inputs.edits:
+            size = (ink.shape[1], ink.shape[0])
+            holes = np.ones(ink.shape, np.float32) if mask is None else (
+                np.asarray(mask.convert("L").resize(size, Image.Resampling.NEAREST), np.float32) > 127
+            ).astype(np.float32)  # fmt: skip
+            pixels = np.zeros((*ink.shape, 3), np.float32) if image is None else (
+                np.asarray(image.convert("RGB").resize(size, Image.Resampling.BICUBIC), np.float32) / 127.5 - 1.0
+            ) * (1.0 - holes[..., None])  # fmt: skip
+            vae = self.sd.vae  # what training feeds: the image, 0 (grey) where masked, encoded
+            with torch.no_grad():
+                pixels = torch.from_numpy(pixels).permute(2, 0, 1)[None].to(device=vae.device, dtype=vae.dtype)
+                known = vae.encode(pixels).latent_dist.mode().float().cpu() * vae.config.scaling_factor
+            parts += [known, glyph_to_latent_grid(torch.from_numpy(holes)[None, None], inputs.mask)]
+        grid = torch.cat(parts, dim=1)
         self.sd.__dict__["unet"] = GlyphInputUNet(unet, grid)  # plain attribute swap: no pipeline re-registration
         try:
             yield
@@ -383,7 +408,7 @@ class PosterPipeline:
                 "image": control_image,
                 "controlnet_conditioning_scale": float(controlnet_conditioning_scale),
             }
-        elif self._glyph_channels() <= 0:
+        elif not self.unet_inputs().glyph:
             raise ValueError("this pipeline has neither a ControlNet nor a glyph-input UNet: nothing sees the glyph")
         if self.inpaints:  # an inpainting base paints a whole new poster as a fully masked blank canvas
             control_kwargs.update(

@@ -41,6 +41,9 @@ class ModelArgs:
         train_unet: Train the base UNet jointly with the ControlNet (needed from scratch).
         train_text_encoder: Train the text encoder too.
         local_files_only: Never touch the network when loading models.
+        add_edit_inputs: Widen a loaded glyph-input UNet to also take the masked image and the mask
+            (``StackConfig.inpaint``), the new input weights zero, so training starts from exactly the loaded model
+            and teaches it to edit.
     """
 
     pretrained_model: str | None = option("diffusers SD folder or hub id, or a saved PosterPipeline folder", None)
@@ -51,8 +54,16 @@ class ModelArgs:
     train_unet: bool = option("train the UNet jointly (needed from scratch)", False)
     train_text_encoder: bool = option("train the text encoder too", False)
     local_files_only: bool = option("never touch the network when loading models", False)
+    add_edit_inputs: bool = option(
+        "give a loaded glyph-input UNet the masked image and mask as inputs (zero-initialised): learn to edit", False
+    )
 
     def validate(self) -> None:
+        if self.add_edit_inputs and self.pretrained_model is None:
+            raise ValueError(
+                "--add_edit_inputs widens a loaded --pretrained_model; from scratch set inpaint in the "
+                "--init_config StackConfig"
+            )
         if (self.pretrained_model is None) == (self.init_config is None):
             raise ValueError(
                 "give exactly one of --pretrained_model (a base to start from) or --init_config (from scratch)"
@@ -183,6 +194,8 @@ class OptimArgs:
             and read by ``recognizer``; its CTC loss against the line's text, weighted by the signal fraction
             ``alpha_bar(t)`` (low noise counts most), is added to the diffusion loss. 0 disables it.
         recognizer: A :class:`textgen.recognizer.WordRecognizer` folder (``textgen train-recognizer``).
+        whole_mask_share: For a UNet that edits (``StackConfig.inpaint``): the share of samples masked whole
+            (generation); the others mask some of their text boxes (:func:`textgen.train_loss.edit_masks`).
     """
 
     train_batch_size: int = option("samples per device per micro-batch", 4)
@@ -211,8 +224,11 @@ class OptimArgs:
     timestep_sampling: str = option("training timesteps", "uniform", choices=TIMESTEP_SAMPLING)
     ocr_loss_weight: float = option("text-perceptual (recognizer CTC) loss weight", 0.0)
     recognizer: str | None = option("textgen train-recognizer folder for --ocr_loss_weight", None)
+    whole_mask_share: float = option("editing UNet: share of samples masked whole (generation), the rest boxes", 0.5)
 
     def validate(self) -> None:
+        if not 0.0 <= self.whole_mask_share <= 1.0:
+            raise ValueError(f"--whole_mask_share must be in [0, 1], got {self.whole_mask_share}")
         if self.timestep_sampling not in TIMESTEP_SAMPLING:
             raise ValueError(f"--timestep_sampling must be one of {TIMESTEP_SAMPLING}, got {self.timestep_sampling!r}")
         if self.ocr_loss_weight < 0:

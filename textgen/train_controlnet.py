@@ -61,6 +61,7 @@ from textgen.train_data import MemoryTriples, check_captions, check_shards
 from textgen.train_feed import DataMixin
 from textgen.train_loss import (  # noqa: F401
     TextEmbeddingCache,
+    conditioned_input,
     loss_target,
     ocr_loss,
     predicted_clean,
@@ -295,7 +296,7 @@ class ControlNetTrainer(DataMixin, CheckpointMixin, ValidationMixin):
         import torch
         import torch.nn.functional as F
 
-        from textgen.models import glyph_input_channels, glyph_to_latent_grid
+        from textgen.models import unet_inputs
 
         m, acc = self.models, self.accelerator
         device = acc.device
@@ -329,10 +330,10 @@ class ControlNetTrainer(DataMixin, CheckpointMixin, ValidationMixin):
                 "down_block_additional_residuals": [r.to(unet_dtype) for r in down],
                 "mid_block_additional_residual": mid.to(unet_dtype),
             }
-        unet_input = noisy
-        extra = glyph_input_channels(acc.unwrap_model(unet), latents.shape[1])
-        if extra:  # a glyph-input UNet (StackConfig.glyph_concat): the ink mask rides along with the latent
-            unet_input = torch.cat([noisy, glyph_to_latent_grid(ink, extra)], dim=1)
+        inputs = unet_inputs(acc.unwrap_model(unet), latents.shape[1], pixels.shape[-1] // latents.shape[-1])
+        unet_input = conditioned_input(
+            noisy, inputs, ink, pixels, batch["boxes"], m.vae, self.args.optim.whole_mask_share, self.noise_rng
+        )
         pred = unet(
             unet_input.to(unet_dtype),
             timesteps,

@@ -145,3 +145,62 @@ class TextEmbeddingCache:
         while len(self.items) > self.max_items:
             self.items.popitem(last=False)
         return result
+
+
+def conditioned_input(noisy, inputs, ink, pixels, boxes, vae, whole_share: float, generator):
+    """The UNet's input: the noisy latent, then what it takes beside it (:class:`textgen.models.UNetInputs`).
+
+    A glyph-input UNet (``StackConfig.glyph_concat``) gets the ink on the latent grid; one that edits
+    (``StackConfig.inpaint``) also the image with :func:`edit_masks` blanked out, encoded, and the mask.
+    """
+    import torch
+
+    from textgen.models import glyph_to_latent_grid
+
+    if not inputs.glyph:
+        return noisy
+    parts = [noisy, glyph_to_latent_grid(ink, inputs.glyph)]
+    if inputs.edits:
+        mask = edit_masks(boxes, pixels.shape[-1], whole_share, generator).to(device=pixels.device, dtype=pixels.dtype)
+        with torch.no_grad():
+            known = vae.encode(pixels * (1 - mask)).latent_dist.mode() * vae.config.scaling_factor
+        parts += [known.float(), glyph_to_latent_grid(mask.float(), inputs.mask)]
+    return torch.cat(parts, dim=1)
+
+
+def edit_masks(boxes, size: int, whole_share: float, generator, max_margin: float = 0.3):
+    """Training masks for a UNet that edits (``StackConfig.inpaint``): 1 = repaint, 0 = known.
+
+    Each sample is, with probability ``whole_share``, masked whole (generation: nothing is known); otherwise a
+    random non-empty subset of its text boxes is masked, each box grown by a random margin of up to ``max_margin``
+    x its height (what an edit masks: a line and its surroundings). A sample without boxes is masked whole.
+
+    Args:
+        boxes: ``(B, K, 4)`` pixel boxes ``x0, y0, x1, y1``; empty rows (``x1 <= x0``) are padding.
+        size: Image side in pixels.
+        whole_share: Share of samples masked whole, in [0, 1].
+        generator: The ``torch.Generator`` of the run's noise (masks follow the seed).
+        max_margin: Largest growth of a box, as a fraction of its height.
+
+    Returns:
+        ``(B, 1, size, size)`` float masks.
+    """
+    import torch
+
+    boxes = boxes.float().cpu()
+    b, k = boxes.shape[:2]
+    draws = torch.rand(b, 1 + 2 * k, generator=generator, device=generator.device).cpu()
+    masks = torch.zeros(b, 1, size, size)
+    for i in range(b):
+        valid = [j for j in range(k) if boxes[i, j, 2] > boxes[i, j, 0] and boxes[i, j, 3] > boxes[i, j, 1]]
+        if draws[i, 0] < whole_share or not valid:
+            masks[i] = 1.0
+            continue
+        chosen = [j for j in valid if draws[i, 1 + j] < 0.5] or [valid[int(draws[i, 1 + valid[0]] * len(valid))]]
+        for j in chosen:
+            x0, y0, x1, y1 = boxes[i, j].tolist()
+            grow = float(draws[i, 1 + k + j]) * max_margin * (y1 - y0)
+            left, top = max(0, int(x0 - grow)), max(0, int(y0 - grow))
+            right, bottom = min(size, int(x1 + grow + 0.999)), min(size, int(y1 + grow + 0.999))
+            masks[i, 0, top:bottom, left:right] = 1.0
+    return masks

@@ -95,6 +95,12 @@ def load_models(model: ModelArgs, seed: int) -> Models:
         parts = _load_pretrained(model)
         source = str(model.pretrained_model)
     vae_factor = 2 ** (len(parts["vae"].config.block_out_channels) - 1)
+    if model.add_edit_inputs:
+        from textgen.models import add_edit_inputs
+
+        parts["unet"] = add_edit_inputs(parts["unet"], int(parts["vae"].config.latent_channels), vae_factor)
+        logger.info("the UNet now also takes the masked image and mask (%d input channels)",
+                    parts["unet"].config.in_channels)  # fmt: skip
     if model.controlnet is not None:
         controlnet = ControlNetModel.from_pretrained(model.controlnet, local_files_only=model.local_files_only)
         levels = len(controlnet.config.conditioning_embedding_out_channels)
