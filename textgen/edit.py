@@ -1,8 +1,11 @@
 """Editing text in an existing image, and OCR-verified repair of the words that came out wrong.
 
 :func:`edit_image` repaints the boxes of a layout with their new texts and leaves every other pixel exactly as it
-was. It works with any model :class:`~textgen.pipeline.PosterPipeline` loads, without training for it. Each box is
-edited in a square window around it, scaled to the model's native size:
+was. Each box is edited in a square window around it, scaled to the model's native size. A model trained to edit
+(``StackConfig.inpaint``: its UNet takes the masked image and the mask) repaints the masked region itself in one
+pass (``method="native"``, AnyText's and TextDiffuser's one-model design): it sees what is around the hole, removes
+the old text and paints the new glyph. Any other model :class:`~textgen.pipeline.PosterPipeline` loads edits
+without training for it (``method="blend"``):
 
 1. the old text is removed: the box's region is filled smoothly from its surroundings (:func:`fill_background`);
 2. the model paints the new glyph by **blended latent diffusion** (Avrahami et al., 2023): it denoises the window
@@ -29,6 +32,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from textgen.core.layout import Layout, LayoutError, TextBox
 
+EDIT_METHODS = ("auto", "native", "blend")  # auto: native when the model learnt to edit, else blend
 DEFAULT_MARGIN = 0.15  # the mask is the box grown by this fraction of its height (anti-aliasing, old ink around)
 TEXT_WIDTH_IN_WINDOW = 0.8  # an edit window is sized so the box spans this much of it (as the model's titles do)
 MAX_TEXT_HEIGHT_IN_WINDOW = 0.35  # ...and at most this much of its height
@@ -171,6 +175,7 @@ def edit_image(
     guidance_scale: float | None = None,
     seed: int | None = 0,
     ocr_engine: Any = None,
+    method: str = "auto",
 ) -> EditResult:
     """Repaints the boxes of ``layout`` in ``image`` with their texts (see the module docstring).
 
@@ -186,11 +191,22 @@ def edit_image(
         guidance_scale: Classifier-free guidance (default: the model's).
         seed: Seed of the noise (box ``i`` uses ``seed + i``).
         ocr_engine: Read each box afterwards (``reads``/``scores``); ``None`` skips OCR.
+        method: ``"native"`` (the model repaints the masked window itself; needs a model trained to edit),
+            ``"blend"`` (blended latent diffusion over a filled background; any model) or ``"auto"`` (native when
+            the model can).
 
     Raises:
         LayoutError: a box outside the image, empty, or with unusable text.
-        ValueError: a mask of another size than the image.
+        ValueError: a mask of another size than the image; an unknown ``method``, or ``"native"`` with a model
+            that was not trained to edit.
     """
+    if method not in EDIT_METHODS:
+        raise ValueError(f"method must be one of {EDIT_METHODS}, got {method!r}")
+    native = getattr(pipe, "edits_natively", False)
+    if method == "native" and not native:
+        raise ValueError("method='native' needs a model trained to edit (its UNet takes the masked image and mask); "
+                         "this one does not: use method='blend'")  # fmt: skip
+    native = native and method != "blend"
     image = image.convert("RGB")
     scaled = check_edit(image, layout)
     boxes = scaled.pixel_boxes()
@@ -207,7 +223,7 @@ def edit_image(
         windows.append(window)
         colour = text_color_name(image, box) if prompt is None else None
         region_prompt = prompt or f'a sign with {colour + " " if colour else ""}text that reads "{text_box.text}"'
-        patch, used = _edit_window(
+        patch, used = (_native_window if native else _edit_window)(
             pipe, out, window, box, text_box, full_mask, region_prompt, num_inference_steps, guidance_scale,
             None if seed is None else seed + i,
         )  # fmt: skip
@@ -223,11 +239,8 @@ def edit_image(
     return result
 
 
-def _edit_window(pipe, image, window, box, text_box, full_mask, prompt, steps, guidance, seed):
-    """Edits one window at the model's native size; returns the window's pixels at the image's scale."""
-    import numpy as np
-    import torch
-
+def _window_inputs(pipe, image, window, box, text_box, full_mask, prompt):
+    """The window at the model's native size: its pixels, the new text's layout and glyph there, and its mask."""
     from textgen.core.glyph import GlyphOptions, render_glyph
 
     native_w, native_h = pipe.default_size()
@@ -242,6 +255,37 @@ def _edit_window(pipe, image, window, box, text_box, full_mask, prompt, steps, g
     layout = Layout(native_w, native_h, (TextBox(text_box.text, local, font=text_box.font),), caption=prompt)
     glyph = render_glyph(layout, options=GlyphOptions(**pipe.config.glyph_options))
     mask = full_mask.crop(window).resize((native_w, native_h), Image.Resampling.NEAREST)
+    return crop, layout, glyph, mask
+
+
+def _native_window(pipe, image, window, box, text_box, full_mask, prompt, steps, guidance, seed):
+    """Edits one window with a model trained to edit: it sees the window with the mask blanked, and the mask."""
+    import torch
+
+    crop, _, glyph, mask = _window_inputs(pipe, image, window, box, text_box, full_mask, prompt)
+    steps = steps or pipe.config.num_inference_steps
+    guidance = pipe.config.guidance_scale if guidance is None else guidance
+    generator = torch.Generator(device="cpu").manual_seed(0 if seed is None else seed)
+    pipe.sd.set_progress_bar_config(disable=True)
+    with pipe._glyph_input(glyph, 1.0, image=crop, mask=mask):
+        result = pipe.sd(
+            prompt=prompt, num_inference_steps=steps, guidance_scale=guidance, height=crop.height, width=crop.width,
+            generator=generator, output_type="pil",
+        )  # fmt: skip
+    painted = result.images[0].resize((window[2] - window[0], window[3] - window[1]), Image.Resampling.BICUBIC)
+    return painted, steps * (2 if guidance > 1 else 1)
+
+
+def _edit_window(pipe, image, window, box, text_box, full_mask, prompt, steps, guidance, seed):
+    """Edits one window at the model's native size; returns the window's pixels at the image's scale."""
+    import numpy as np
+    import torch
+
+    from textgen.core.glyph import GlyphOptions, render_glyph
+
+    crop, layout, glyph, mask = _window_inputs(pipe, image, window, box, text_box, full_mask, prompt)
+    native_w, native_h = crop.size
+    left, top, right, bottom = window
     background = fill_background(crop, mask)  # the old text removed
     ink = render_glyph(layout, mask=True, options=GlyphOptions(**pipe.config.glyph_options))
     strokes = ink.filter(ImageFilter.MaxFilter(3))  # the new letters, grown a pixel for their edges

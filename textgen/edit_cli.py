@@ -32,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--margin", type=float_in(0.0, 2.0), default=0.15, help="mask = box grown by this x height")
     parser.add_argument("--steps", type=int_in(1, 1000), help="denoising steps (default: the model's)")
     parser.add_argument("--guidance", type=float_in(0.0, 100.0), help="guidance (default: the model's)")
+    parser.add_argument("--method", choices=("auto", "native", "blend"), default="auto",
+                        help="native: the model repaints the hole (a model trained to edit); blend: any")  # fmt: skip
     parser.add_argument("--best-of", type=int_in(1, 16), default=1, help="try N seeds, keep the best by OCR")
     parser.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0)
     parser.add_argument("--engine", default="default", help="OCR engine for --replace and the read-back")
@@ -124,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     pipe = PosterPipeline.from_pretrained(model, args.controlnet, local_files_only=args.local_files_only,
                                           ocr_engine=engine)  # fmt: skip
     out = pipe.edit(image, layout, prompt=args.prompt, best_of=args.best_of, seed=args.seed, margin=args.margin,
-                    num_inference_steps=args.steps, guidance_scale=args.guidance)  # fmt: skip
+                    num_inference_steps=args.steps, guidance_scale=args.guidance, method=args.method)  # fmt: skip
     with OutputFiles() as files:
         out.images[0].save(files.path(args.output))
     for note in notes:

@@ -62,8 +62,13 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
-def evaluate_edits(pipe: Any, engine: Any, n: int, out_dir: str | Path, seed: int = 0) -> dict[str, Any]:
-    """Edits ``n`` cases with ``pipe`` and scores them (see the module docstring); writes ``report.json``."""
+def evaluate_edits(
+    pipe: Any, engine: Any, n: int, out_dir: str | Path, seed: int = 0, method: str = "auto"
+) -> dict[str, Any]:
+    """Edits ``n`` cases with ``pipe`` and scores them (see the module docstring); writes ``report.json``.
+
+    ``method`` is :func:`textgen.edit.edit_image`'s (the one used is recorded in the summary).
+    """
     from textgen.core.layout import Layout, TextBox
     from textgen.core.metrics import ned
     from textgen.edit import edit_image
@@ -76,7 +81,7 @@ def evaluate_edits(pipe: Any, engine: Any, n: int, out_dir: str | Path, seed: in
         image = case["image"]
         layout = Layout(image.width, image.height, (TextBox(case["new"], case["box"]),))
         t0 = time.perf_counter()
-        result = edit_image(pipe, image, layout, seed=seed + i)
+        result = edit_image(pipe, image, layout, seed=seed + i, method=method)
         edited = result.image
         mask = np.asarray(result.mask) > 0
         ring = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(9))) > 0
@@ -95,8 +100,10 @@ def evaluate_edits(pipe: Any, engine: Any, n: int, out_dir: str | Path, seed: in
         })  # fmt: skip
         Image.fromarray(np.concatenate([before, after], axis=1)).save(out / "images" / f"{i:03d}.png")
     n_rows = max(1, len(rows))
+    native = method == "native" or (method == "auto" and getattr(pipe, "edits_natively", False))
     summary = {
         "cases": len(rows),
+        "method": "native" if native else "blend",
         "edit_sentence_accuracy": sum(r["exact"] for r in rows) / n_rows,
         "edit_ned": sum(r["ned"] for r in rows) / n_rows,
         "residue_rate": sum(r["residue"] for r in rows) / n_rows,

@@ -377,6 +377,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="edit mode: N held-out synthetic posters get a new word in their first line (edit accuracy, residue, "
         "preservation)",
     )  # fmt: skip
+    gen.add_argument("--edit-method", choices=("auto", "native", "blend"), default="auto",
+                     help="with --edit: native (the model repaints the hole; a model trained to edit), blend (any "
+                     "model) or auto")  # fmt: skip
 
 
 def _load_pipeline(args: argparse.Namespace, engine: Any = None) -> Any:
@@ -455,7 +458,8 @@ def _run_edit(args: argparse.Namespace) -> int:
     if args.images or args.prompts:
         raise ValueError("--edit makes its own cases: give no IMAGES folder and no --prompts")
     engine = get_engine(args.engine, languages=args.languages, threads=args.threads)
-    report = evaluate_edits(_load_pipeline(args, engine), engine, args.edit, args.output, seed=args.seed)
+    pipe = _load_pipeline(args, engine)
+    report = evaluate_edits(pipe, engine, args.edit, args.output, seed=args.seed, method=args.edit_method)
     s = report["summary"]
     print(
         f"{s['cases']} edits: Sentence Acc {s['edit_sentence_accuracy']:.3f}, NED {s['edit_ned']:.3f}, residue "

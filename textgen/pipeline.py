@@ -472,8 +472,9 @@ class PosterPipeline:
     ) -> PosterOutput:
         """Repaints the boxes of ``layout`` in ``image`` with their new texts; every other pixel stays as it was.
 
-        Blended latent diffusion in a window around each box (:func:`textgen.edit.edit_image`, ``margin``,
-        ``num_inference_steps``, ``guidance_scale`` pass through); with ``best_of > 1`` that many seeds are tried
+        In a window around each box, the model repaints the masked region itself when it learnt to edit, else by
+        blended latent diffusion (:func:`textgen.edit.edit_image`; ``method``, ``margin``, ``num_inference_steps``,
+        ``guidance_scale`` pass through); with ``best_of > 1`` that many seeds are tried
         and returned best first by OCR. Returns the same :class:`PosterOutput` as a call, with per-box OCR reads.
         """
         from textgen.edit import edit_image
