@@ -92,6 +92,10 @@ ARMS: dict[str, Arm] = {
     "anc_mid_t_ocr_loss": Arm("aligned_no_controlnet with logit-normal timesteps and the text-perceptual loss",
                               stack={"controlnet": False}, glyph="mask",
                               train={"timestep_sampling": "logit_normal", "ocr_loss_weight": 0.05}),
+    "anc_mid_t_edit": Arm("anc_mid_t whose UNet also takes the masked image and mask (StackConfig.inpaint): half "
+                          "the samples masked whole (generation), half some text boxes (editing)",
+                          stack={"controlnet": False, "inpaint": True}, glyph="mask",
+                          train={"timestep_sampling": "logit_normal", "whole_mask_share": 0.5}),
     "aligned_no_controlnet": Arm("aligned + no ControlNet", stack={"controlnet": False}, glyph="mask",
                                  extra_samplers=((30, 2.0),)),
     "aligned_curriculum": Arm("aligned + curriculum", glyph="mask", data="curriculum"),
