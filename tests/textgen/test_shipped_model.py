@@ -146,3 +146,11 @@ def test_the_recipe_trains_a_loadable_model_from_scratch(tmp_path):
     start = load_file(str(tmp_path / "run" / "pipeline" / "unet" / "diffusion_pytorch_model.safetensors"))
     after = load_file(str(tmp_path / "more" / "pipeline" / "unet" / "diffusion_pytorch_model.safetensors"))
     assert start.keys() == after.keys() and any(not torch.equal(start[k], after[k]) for k in start)
+
+    # EDIT=1 with FROM= widens the saved UNet to take the masked image and mask too: one model that also edits
+    edit = {**more, "RUN": str(tmp_path / "edit"), "EDIT": "1"}
+    widened = subprocess.run(["bash", str(script)], env=edit, capture_output=True, text=True, timeout=600)
+    assert widened.returncode == 0, widened.stderr[-3000:]
+    editing = PosterPipeline.from_pretrained(tmp_path / "edit" / "pipeline", local_files_only=True)
+    assert editing.edits_natively and editing.sd.unet.config.in_channels == 48 + 16 + 48 + 16
+    assert json.loads((tmp_path / "edit" / "training_args.json").read_text())["model"]["add_edit_inputs"]
