@@ -393,6 +393,38 @@ def glyph_to_latent_grid(ink, channels: int):
     return F.pixel_unshuffle(ink, factor)
 
 
+def unet_condition(inputs: UNetInputs, vae, glyph, scale: float = 1.0, image=None, mask=None) -> torch.Tensor:
+    """What a glyph-input UNet takes beside the latent at inference, ``(1, C, h, w)`` in :class:`UNetInputs` order.
+
+    Args:
+        inputs: The UNet's inputs (:func:`unet_inputs`).
+        vae: The image space (encodes the masked image).
+        glyph: The glyph, a PIL image, black text on white, at the output size.
+        scale: Multiplies the glyph's ink (0 blanks the glyph condition).
+        image: For a UNet that edits: the image to edit (resized to the glyph's size); ``None`` for generation.
+        mask: ``"L"``, white = repaint; ``None`` masks everything (generation: nothing is known).
+    """
+    import numpy as np
+    from PIL import Image
+
+    ink = 1.0 - np.asarray(glyph.convert("L"), dtype=np.float32) / 255.0
+    parts = [glyph_to_latent_grid(torch.from_numpy(ink)[None, None] * scale, inputs.glyph)]
+    if inputs.edits:
+        size = (ink.shape[1], ink.shape[0])
+        holes = np.ones(ink.shape, np.float32)
+        if mask is not None:
+            holes = (np.asarray(mask.convert("L").resize(size, Image.Resampling.NEAREST), np.float32) > 127) * 1.0
+        pixels = np.zeros((*ink.shape, 3), np.float32)  # what training feeds: the image, 0 (grey) where masked
+        if image is not None:
+            rgb = np.asarray(image.convert("RGB").resize(size, Image.Resampling.BICUBIC), np.float32) / 127.5 - 1.0
+            pixels = rgb * (1.0 - holes[..., None])
+        with torch.no_grad():
+            pixels = torch.from_numpy(pixels).permute(2, 0, 1)[None].to(device=vae.device, dtype=vae.dtype)
+            known = vae.encode(pixels).latent_dist.mode().float().cpu() * vae.config.scaling_factor
+        parts += [known, glyph_to_latent_grid(torch.from_numpy(holes.astype(np.float32))[None, None], inputs.mask)]
+    return torch.cat(parts, dim=1)
+
+
 class GlyphInputUNet(torch.nn.Module):
     """Presents a glyph-input UNet to diffusers pipelines as a standard one, with a fixed glyph.
 

@@ -264,10 +264,15 @@ class PosterPipeline:
 
     def unet_inputs(self):
         """What the UNet takes beside the latent (:class:`textgen.models.UNetInputs`): glyph, masked image, mask."""
-        from textgen.models import unet_inputs
+        from textgen.models import UNetInputs, unet_inputs
 
         unet = getattr(self.sd.unet, "unet", self.sd.unet)  # the real UNet while a glyph is being fed
-        return unet_inputs(unet, int(self.sd.vae.config.latent_channels), self.vae_scale_factor)
+        # diffusers' inpainting pipeline feeds an inpainting UNet's mask channels itself
+        return (
+            UNetInputs()
+            if self.inpaints
+            else unet_inputs(unet, self.sd.vae.config.latent_channels, self.vae_scale_factor)
+        )
 
     @property
     def edits_natively(self) -> bool:
@@ -285,32 +290,14 @@ class PosterPipeline:
         gets ``image`` with ``mask`` (white = repaint) blanked out, and the mask; without them everything is masked,
         which is generation.
         """
-        import numpy as np
-        import torch
-
-        from textgen.models import GlyphInputUNet, glyph_to_latent_grid
+        from textgen.models import GlyphInputUNet, unet_condition
 
         unet = self.sd.unet
         inputs = self.unet_inputs()
         if not inputs.glyph:
             yield
             return
-        ink = 1.0 - np.asarray(glyph.convert("L"), dtype=np.float32) / 255.0
-        parts = [glyph_to_latent_grid(torch.from_numpy(ink)[None, None] * scale, inputs.glyph)]
-        if inputs.edits:
-            size = (ink.shape[1], ink.shape[0])
-            holes = np.ones(ink.shape, np.float32) if mask is None else (
-                np.asarray(mask.convert("L").resize(size, Image.Resampling.NEAREST), np.float32) > 127
-            ).astype(np.float32)  # fmt: skip
-            pixels = np.zeros((*ink.shape, 3), np.float32) if image is None else (
-                np.asarray(image.convert("RGB").resize(size, Image.Resampling.BICUBIC), np.float32) / 127.5 - 1.0
-            ) * (1.0 - holes[..., None])  # fmt: skip
-            vae = self.sd.vae  # what training feeds: the image, 0 (grey) where masked, encoded
-            with torch.no_grad():
-                pixels = torch.from_numpy(pixels).permute(2, 0, 1)[None].to(device=vae.device, dtype=vae.dtype)
-                known = vae.encode(pixels).latent_dist.mode().float().cpu() * vae.config.scaling_factor
-            parts += [known, glyph_to_latent_grid(torch.from_numpy(holes)[None, None], inputs.mask)]
-        grid = torch.cat(parts, dim=1)
+        grid = unet_condition(inputs, self.sd.vae, glyph, scale, image=image, mask=mask)
         self.sd.__dict__["unet"] = GlyphInputUNet(unet, grid)  # plain attribute swap: no pipeline re-registration
         try:
             yield

@@ -194,3 +194,22 @@ def test_native_edits_need_a_model_that_learnt_to_edit(tmp_path, capsys):
                      "--text", "SALE", "--model", str(tmp_path / "model"), "--method", "native"])  # fmt: skip
     assert code != 0 and "needs a model trained to edit" in capsys.readouterr().err
     assert not (tmp_path / "out.png").exists()
+
+
+def test_an_sd_inpainting_unet_is_fed_by_diffusers_not_as_a_glyph_input():
+    """SD1.5-inpainting's UNet takes 9 channels (latent 4 + mask 1 + masked image 4): the SD route, not textgen's."""
+    from diffusers import StableDiffusionControlNetInpaintPipeline, UNet2DConditionModel
+
+    from tests.stacks import tiny_sd
+
+    parts = tiny_sd(space="vae").components
+    parts["unet"] = UNet2DConditionModel.from_config({**parts["unet"].config, "in_channels": 9})
+    pipe = PosterPipeline(
+        StableDiffusionControlNetInpaintPipeline(**parts), config=PipelineConfig(num_inference_steps=2)
+    )  # fmt: skip
+    assert pipe.inpaints and not pipe.edits_natively and pipe.unet_inputs() == UNetInputs()
+    image = _poster()
+    result = edit_image(pipe, image, EDIT, seed=0)
+    inside = np.asarray(result.mask) > 0
+    assert np.array_equal(np.asarray(image)[~inside], np.asarray(result.image)[~inside])
+    assert pipe('a sign that reads "OPEN"', seed=0, progress=False).images[0].size == (64, 64)
