@@ -20,6 +20,7 @@ STEPS=${STEPS:-100000}
 FROM=${FROM:-}
 LR_SCHEDULE=${LR_SCHEDULE:-constant_with_warmup}  # e.g. cosine: decays to 0 at $STEPS (set STEPS to the planned end)
 LR=${LR:-1e-3}
+WARMUP=${WARMUP:-100}  # linear warm-up steps
 SEED=${SEED:-0}  # training seed (noise, batch order); a FROM= run can take a new one to see the data in a new order
 TEXT_WEIGHT=${TEXT_WEIGHT:-3}  # loss weight on the text cells: 1 + this
 # uniform: the shipped model; logit_normal (mid noise trained most) read 4.5x more lines at 500 steps in the study
@@ -46,7 +47,7 @@ OMP_NUM_THREADS="$THREADS" exec textgen train-controlnet \
   "${START[@]}" --train_unet --train_text_encoder \
   --train_shards "$DATA/synth128" --resolution 128 --glyph_source mask --in_memory \
   --memory_cache "$DATA/decoded" --dataloader_num_workers "$THREADS" \
-  --train_batch_size "$BATCH" --learning_rate "$LR" --lr_scheduler "$LR_SCHEDULE" --lr_warmup_steps 100 \
+  --train_batch_size "$BATCH" --learning_rate "$LR" --lr_scheduler "$LR_SCHEDULE" --lr_warmup_steps "$WARMUP" \
   --max_grad_norm 1 --use_ema --ema_decay 0.999 --caption_dropout 0.1 --text_loss_weight "$TEXT_WEIGHT" \
   --timestep_sampling "$TIMESTEPS" --whole_mask_share "$WHOLE_MASK" --output_dir "$RUN" --seed "$SEED" --max_train_steps "$STEPS" \
   --checkpointing_steps "$CHECKPOINT_EVERY" --checkpoints_total_limit 2 \

@@ -147,6 +147,22 @@ def text_color_name(image: Image.Image, box: tuple[int, int, int, int]) -> str |
     return nearest_color(np.median(region[ink], axis=0), PALETTE)[0]
 
 
+def edit_route(pipe: Any, method: str = "auto") -> str:
+    """The route an edit takes: ``method``, or for ``"auto"`` the model's saved ``edit_method``, else ``"native"``
+    when the model learnt to edit and ``"blend"`` otherwise.
+
+    Raises:
+        ValueError: ``"native"`` asked of (or saved for) a model that was not trained to edit.
+    """
+    capable = bool(getattr(pipe, "edits_natively", False))
+    saved = getattr(getattr(pipe, "config", None), "edit_method", "auto")
+    route = method if method != "auto" else saved if saved != "auto" else ("native" if capable else "blend")
+    if route == "native" and not capable:
+        raise ValueError("method='native' needs a model trained to edit (its UNet takes the masked image and mask); "
+                         "this one does not: use method='blend'")  # fmt: skip
+    return route
+
+
 def check_edit(image: Image.Image, layout: Layout) -> Layout:
     """The layout scaled to the image, checked: every box inside the image, with a non-empty area and text.
 
@@ -192,8 +208,8 @@ def edit_image(
         seed: Seed of the noise (box ``i`` uses ``seed + i``).
         ocr_engine: Read each box afterwards (``reads``/``scores``); ``None`` skips OCR.
         method: ``"native"`` (the model repaints the masked window itself; needs a model trained to edit),
-            ``"blend"`` (blended latent diffusion over a filled background; any model) or ``"auto"`` (native when
-            the model can).
+            ``"blend"`` (blended latent diffusion over a filled background; any model) or ``"auto"`` (the model's
+            saved ``edit_method``, else native when the model can: :func:`edit_route`).
 
     Raises:
         LayoutError: a box outside the image, empty, or with unusable text.
@@ -202,11 +218,7 @@ def edit_image(
     """
     if method not in EDIT_METHODS:
         raise ValueError(f"method must be one of {EDIT_METHODS}, got {method!r}")
-    native = getattr(pipe, "edits_natively", False)
-    if method == "native" and not native:
-        raise ValueError("method='native' needs a model trained to edit (its UNet takes the masked image and mask); "
-                         "this one does not: use method='blend'")  # fmt: skip
-    native = native and method != "blend"
+    native = edit_route(pipe, method) == "native"
     image = image.convert("RGB")
     scaled = check_edit(image, layout)
     boxes = scaled.pixel_boxes()

@@ -71,7 +71,7 @@ def evaluate_edits(
     """
     from textgen.core.layout import Layout, TextBox
     from textgen.core.metrics import ned
-    from textgen.edit import edit_image
+    from textgen.edit import edit_image, edit_route
     from textgen.eval_read import read_boxes
 
     out = Path(out_dir)
@@ -100,10 +100,9 @@ def evaluate_edits(
         })  # fmt: skip
         Image.fromarray(np.concatenate([before, after], axis=1)).save(out / "images" / f"{i:03d}.png")
     n_rows = max(1, len(rows))
-    native = method == "native" or (method == "auto" and getattr(pipe, "edits_natively", False))
     summary = {
         "cases": len(rows),
-        "method": "native" if native else "blend",
+        "method": edit_route(pipe, method),
         "edit_sentence_accuracy": sum(r["exact"] for r in rows) / n_rows,
         "edit_ned": sum(r["ned"] for r in rows) / n_rows,
         "residue_rate": sum(r["residue"] for r in rows) / n_rows,

@@ -172,6 +172,9 @@ class PipelineConfig:
         min_text_height: The smallest text (box height in pixels at the native size) the model paints legibly, as
             measured (``recipes/height_curve.py``): the rule planner keeps boxes at least this high, and a layout
             with smaller boxes gets a warning.
+        edit_method: How ``edit`` repaints by default (:func:`textgen.edit.edit_image`): ``"native"`` (a model
+            trained to edit repaints the hole itself), ``"blend"`` (blended latent diffusion) or ``"auto"``
+            (native when the model can): the route that measured better for this model.
     """
 
     control: str = "glyph"
@@ -183,6 +186,11 @@ class PipelineConfig:
     glyph_options: dict[str, Any] = field(default_factory=dict)
     planner_options: dict[str, Any] = field(default_factory=dict)
     min_text_height: float | None = None
+    edit_method: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.edit_method not in ("auto", "native", "blend"):
+            raise ValueError(f"edit_method must be 'auto', 'native' or 'blend', got {self.edit_method!r}")
 
     @classmethod
     def load(cls, path: Path) -> PipelineConfig:

@@ -213,3 +213,24 @@ def test_an_sd_inpainting_unet_is_fed_by_diffusers_not_as_a_glyph_input():
     inside = np.asarray(result.mask) > 0
     assert np.array_equal(np.asarray(image)[~inside], np.asarray(result.image)[~inside])
     assert pipe('a sign that reads "OPEN"', seed=0, progress=False).images[0].size == (64, 64)
+
+
+def test_the_default_route_is_the_one_the_model_saved():
+    from textgen.edit import edit_route
+
+    pipe = _pipe(inpaint=True)
+    assert edit_route(pipe) == "native" and edit_route(pipe, "blend") == "blend"
+    pipe.config.edit_method = "blend"  # what a model whose blended edits measured better saves
+    assert edit_route(pipe) == "blend" and edit_route(pipe, "native") == "native"
+    image = _poster()
+    by_default = edit_image(pipe, image, EDIT, seed=0)
+    assert np.array_equal(
+        np.asarray(by_default.image), np.asarray(edit_image(pipe, image, EDIT, seed=0, method="blend").image)
+    )
+    glyph_only = _pipe(inpaint=False)
+    assert edit_route(glyph_only) == "blend"
+    glyph_only.config.edit_method = "native"
+    with pytest.raises(ValueError, match="needs a model trained to edit"):
+        edit_route(glyph_only)
+    with pytest.raises(ValueError, match="edit_method must be"):
+        PipelineConfig(edit_method="paint")
