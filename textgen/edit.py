@@ -31,8 +31,8 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFilter
 
 from textgen.core.layout import Layout, LayoutError, TextBox
+from textgen.pipeline_config import EDIT_METHODS  # auto: the model's saved route, else native when it can edit
 
-EDIT_METHODS = ("auto", "native", "blend")  # auto: native when the model learnt to edit, else blend
 DEFAULT_MARGIN = 0.15  # the mask is the box grown by this fraction of its height (anti-aliasing, old ink around)
 TEXT_WIDTH_IN_WINDOW = 0.8  # an edit window is sized so the box spans this much of it (as the model's titles do)
 MAX_TEXT_HEIGHT_IN_WINDOW = 0.35  # ...and at most this much of its height

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from textgen.core.cliargs import CommandError, float_in, int_in
+from textgen.pipeline_config import EDIT_METHODS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--margin", type=float_in(0.0, 2.0), default=0.15, help="mask = box grown by this x height")
     parser.add_argument("--steps", type=int_in(1, 1000), help="denoising steps (default: the model's)")
     parser.add_argument("--guidance", type=float_in(0.0, 100.0), help="guidance (default: the model's)")
-    parser.add_argument("--method", choices=("auto", "native", "blend"), default="auto",
+    parser.add_argument("--method", choices=EDIT_METHODS, default="auto",
                         help="native: the model repaints the hole (a model trained to edit); blend: any")  # fmt: skip
     parser.add_argument("--best-of", type=int_in(1, 16), default=1, help="try N seeds, keep the best by OCR")
     parser.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0)

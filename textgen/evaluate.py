@@ -55,6 +55,7 @@ from textgen.eval_read import (  # noqa: F401
     read_boxes,
 )
 from textgen.eval_report import EvalReport, ImageResult, _thumbnail, aggregate, render_html, score_sample  # noqa: F401
+from textgen.pipeline_config import EDIT_METHODS
 
 __all__ = [
     "ClipScorer",
@@ -377,7 +378,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="edit mode: N held-out synthetic posters get a new word in their first line (edit accuracy, residue, "
         "preservation)",
     )  # fmt: skip
-    gen.add_argument("--edit-method", choices=("auto", "native", "blend"), default="auto",
+    gen.add_argument("--edit-method", choices=EDIT_METHODS, default="auto",
                      help="with --edit: native (the model repaints the hole; a model trained to edit), blend (any "
                      "model) or auto")  # fmt: skip
 

@@ -364,11 +364,6 @@ def add_edit_inputs(unet, latent_channels: int, factor: int):
     return _widen_input(unet, extra=latent_channels + factor * factor, zero=True)
 
 
-def glyph_input_channels(unet, latent_channels: int) -> int:
-    """How many channels ``unet`` takes beside the latent (0 for a standard UNet)."""
-    return int(unet.config.in_channels) - int(latent_channels)
-
-
 def glyph_to_latent_grid(ink, channels: int):
     """The glyph ink mask, space-to-depth onto the latent grid, as a glyph-input UNet takes it.
 

@@ -155,6 +155,9 @@ class PosterOutput:
     unet_evaluations: int | None = None
 
 
+EDIT_METHODS = ("auto", "native", "blend")  # how an edit repaints: textgen.edit.edit_route
+
+
 @dataclass
 class PipelineConfig:
     """Saved beside the diffusers folder as ``textgen_pipeline.json``.
@@ -189,8 +192,8 @@ class PipelineConfig:
     edit_method: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.edit_method not in ("auto", "native", "blend"):
-            raise ValueError(f"edit_method must be 'auto', 'native' or 'blend', got {self.edit_method!r}")
+        if self.edit_method not in EDIT_METHODS:
+            raise ValueError(f"edit_method must be one of {EDIT_METHODS}, got {self.edit_method!r}")
 
     @classmethod
     def load(cls, path: Path) -> PipelineConfig:
